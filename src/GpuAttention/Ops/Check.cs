@@ -1,0 +1,59 @@
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Ops;
+
+/// <summary>Argument validation shared by the ops; every failure names the argument and both shapes.</summary>
+internal static class Check
+{
+    /// <summary>Non-null, not disposed, and on <paramref name="device"/> (when given).</summary>
+    public static void Usable(DeviceTensor? tensor, string name, ComputeDevice? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(tensor, name);
+        if (tensor.IsDisposed)
+            throw new ArgumentException($"Argument '{name}' ({DeviceTensor.ShapeText(tensor.Shape)}) has been disposed.", name);
+        if (device is not null && !ReferenceEquals(tensor.Device, device))
+            throw new ArgumentException(
+                $"Argument '{name}' lives on {tensor.Device}, but the other operands live on {device}.", name);
+        tensor.Device.ThrowIfDisposed();
+    }
+
+    /// <summary>The tensor has exactly <paramref name="expected"/>; <paramref name="meaning"/> names the axes.</summary>
+    public static void Shape(DeviceTensor tensor, string name, int[] expected, string meaning)
+    {
+        if (!tensor.Shape.SequenceEqual(expected))
+            throw new ArgumentException(
+                $"Argument '{name}' must have shape {DeviceTensor.ShapeText(expected)} {meaning}, but has {DeviceTensor.ShapeText(tensor.Shape)}.",
+                name);
+    }
+
+    /// <summary>The tensor's rank is one of <paramref name="ranks"/>.</summary>
+    public static void Rank(DeviceTensor tensor, string name, string meaning, params int[] ranks)
+    {
+        if (!ranks.Contains(tensor.Rank))
+            throw new ArgumentException(
+                $"Argument '{name}' must have rank {string.Join(" or ", ranks)} {meaning}, but has shape {DeviceTensor.ShapeText(tensor.Shape)}.",
+                name);
+    }
+
+    /// <summary><paramref name="output"/> is not the same tensor as an input the kernel reads while it writes.</summary>
+    public static void Distinct(DeviceTensor output, string outputName, DeviceTensor input, string inputName)
+    {
+        if (ReferenceEquals(output, input))
+            throw new ArgumentException($"Argument '{outputName}' must not be the same tensor as '{inputName}'.", outputName);
+    }
+
+    /// <summary>A launch dimension fits the grid limit every backend shares (CUDA's 65535 in y and z).</summary>
+    public static void GridLimit(long value, string name, string what)
+    {
+        const int limit = 65535;
+        if (value > limit)
+            throw new ArgumentException($"Argument '{name}': {what} is {value}, more than the {limit} a launch grid allows.", name);
+    }
+
+    /// <summary>A positive, finite scalar.</summary>
+    public static void Finite(float value, string name)
+    {
+        if (!float.IsFinite(value))
+            throw new ArgumentOutOfRangeException(name, value, $"Argument '{name}' must be finite.");
+    }
+}

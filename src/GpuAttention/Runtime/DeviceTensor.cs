@@ -1,0 +1,101 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuAttention.Runtime;
+
+/// <summary>A dense, row-major fp32 tensor in one device's memory.</summary>
+public sealed class DeviceTensor : IDisposable
+{
+    private readonly int[] shape;
+    private MemoryBuffer1D<float, Stride1D.Dense>? buffer;
+
+    internal DeviceTensor(ComputeDevice device, int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(shape);
+        device.ThrowIfDisposed();
+        if (shape.Length == 0 || shape.Any(d => d <= 0))
+            throw new ArgumentException($"Every dimension of a tensor shape must be positive; got {ShapeText(shape)}.", nameof(shape));
+        long length = 1;
+        foreach (int d in shape)
+            length = checked(length * d);
+        this.shape = (int[])shape.Clone();
+        Device = device;
+        Length = length;
+        try
+        {
+            buffer = device.Accelerator.Allocate1D<float>(length);
+        }
+        catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
+        {
+            throw new InsufficientMemoryException(
+                $"Allocating a {ShapeText(shape)} tensor ({length * sizeof(float)} bytes) on {device} failed: {e.Message}", e);
+        }
+        device.TrackAllocation(length * sizeof(float));
+    }
+
+    /// <summary>The device whose memory holds the tensor.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>The dimensions, outermost first.</summary>
+    public IReadOnlyList<int> Shape => shape;
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public long Length { get; }
+
+    /// <summary>True once disposed; a disposed tensor is rejected by every op.</summary>
+    public bool IsDisposed => buffer is null;
+
+    internal ArrayView<float> View => (buffer ?? throw new ObjectDisposedException(nameof(DeviceTensor))).View;
+
+    /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into the tensor.</summary>
+    public void CopyFrom(ReadOnlySpan<float> data)
+    {
+        ThrowIfDisposed(nameof(data));
+        if (data.Length != Length)
+            throw new ArgumentException($"Expected {Length} elements for shape {ShapeText(shape)}, got {data.Length}.", nameof(data));
+        View.CopyFromCPU(data);
+    }
+
+    /// <summary>Copies the tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements), waiting for pending kernels.</summary>
+    public void CopyTo(Span<float> destination)
+    {
+        ThrowIfDisposed(nameof(destination));
+        if (destination.Length != Length)
+            throw new ArgumentException($"Expected room for {Length} elements of shape {ShapeText(shape)}, got {destination.Length}.", nameof(destination));
+        Device.Synchronize();
+        View.CopyToCPU(destination);
+    }
+
+    /// <summary>Downloads the tensor into a new array.</summary>
+    public float[] ToArray()
+    {
+        var result = new float[Length];
+        CopyTo(result);
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"DeviceTensor{ShapeText(shape)} on {Device}";
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        var owned = Interlocked.Exchange(ref buffer, null);
+        if (owned is null)
+            return;
+        owned.Dispose();
+        Device.TrackAllocation(-Length * sizeof(float));
+    }
+
+    internal static string ShapeText(IReadOnlyList<int> dims) => "[" + string.Join(", ", dims) + "]";
+
+    private void ThrowIfDisposed(string parameter)
+    {
+        if (IsDisposed)
+            throw new ArgumentException($"The tensor {ShapeText(shape)} has been disposed.", parameter);
+    }
+}

@@ -1,0 +1,59 @@
+namespace GpuAttention.Runtime;
+
+/// <summary>
+/// Group sizes and tiles the ops launch with. The same kernels run under every profile: a GPU wants large
+/// groups, while ILGPU's CPU accelerator makes each barrier a rendezvous of OS threads whose cost grows
+/// with the group (~0.2 ms at 32 threads, ~2 ms at 256 here), so it runs small groups.
+/// </summary>
+/// <param name="MatMulGroupX">Threads along N of the tiled matmul's group; the tile is 4× this wide.</param>
+/// <param name="MatMulGroupY">Threads along M; the tile is 4× this tall.</param>
+/// <param name="MatMulTileK">Depth of the K slice staged in shared memory per step.</param>
+/// <param name="RowGroupSize">Threads per row for softmax and layer norm.</param>
+/// <param name="AttentionGroupSize">Threads per group of the fused attention kernel (a power of two).</param>
+/// <param name="AttentionKeyTile">Keys streamed per step of the fused attention kernel.</param>
+/// <param name="SharedMemoryBytes">Dynamic shared memory one group may use.</param>
+public sealed record LaunchProfile(
+    int MatMulGroupX,
+    int MatMulGroupY,
+    int MatMulTileK,
+    int RowGroupSize,
+    int AttentionGroupSize,
+    int AttentionKeyTile,
+    int SharedMemoryBytes)
+{
+    /// <summary>CUDA's default limit of static + dynamic shared memory per group, which ILGPU 1.5.3 does not raise.</summary>
+    public const int CudaSharedMemoryLimit = 48 * 1024;
+
+    /// <summary>
+    /// For GPUs: 16×16 matmul threads (a 64×64 tile, 8 KB of shared memory, 256 threads for latency
+    /// hiding); 128 threads per softmax/layer-norm row; 128-thread attention groups with 32-key tiles,
+    /// which keep the attention kernel's shared memory at 33–37 KB for head dims 32–128.
+    /// </summary>
+    public static LaunchProfile Gpu { get; } = new(16, 16, 16, 128, 128, 32, CudaSharedMemoryLimit);
+
+    /// <summary>For ILGPU's CPU accelerator: 32-thread groups everywhere (barriers stay cheap).</summary>
+    public static LaunchProfile CpuAccelerator { get; } = new(4, 8, 16, 32, 32, 16, CudaSharedMemoryLimit);
+
+    /// <summary>The profile a device of <paramref name="kind"/> uses unless told otherwise.</summary>
+    public static LaunchProfile DefaultFor(DeviceKind kind) => kind == DeviceKind.Cpu ? CpuAccelerator : Gpu;
+
+    internal void Validate(int maxGroupSize)
+    {
+        Require(MatMulGroupX > 0 && MatMulGroupY > 0 && MatMulGroupX * MatMulGroupY <= maxGroupSize,
+            nameof(MatMulGroupX), $"MatMulGroupX·MatMulGroupY must be in 1..{maxGroupSize}, got {MatMulGroupX}·{MatMulGroupY}");
+        Require(MatMulTileK > 0, nameof(MatMulTileK), $"MatMulTileK must be positive, got {MatMulTileK}");
+        Require(RowGroupSize > 0 && RowGroupSize <= maxGroupSize, nameof(RowGroupSize),
+            $"RowGroupSize must be in 1..{maxGroupSize}, got {RowGroupSize}");
+        Require(AttentionGroupSize > 0 && AttentionGroupSize <= maxGroupSize && (AttentionGroupSize & (AttentionGroupSize - 1)) == 0,
+            nameof(AttentionGroupSize), $"AttentionGroupSize must be a power of two in 1..{maxGroupSize}, got {AttentionGroupSize}");
+        Require(AttentionKeyTile > 0, nameof(AttentionKeyTile), $"AttentionKeyTile must be positive, got {AttentionKeyTile}");
+        Require(SharedMemoryBytes >= 4 * MatMulTileK * 4 * (MatMulGroupX + MatMulGroupY), nameof(SharedMemoryBytes),
+            $"SharedMemoryBytes {SharedMemoryBytes} cannot hold the matmul tiles");
+    }
+
+    private static void Require(bool condition, string parameter, string message)
+    {
+        if (!condition)
+            throw new ArgumentException(message, parameter);
+    }
+}
