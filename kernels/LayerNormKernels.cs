@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Algorithms;
-using ILGPU.Algorithms.ScanReduceOperations;
 
 namespace GpuAttention.Kernels;
 
@@ -9,16 +8,23 @@ public static class LayerNormKernels
 {
     /// <summary>
     /// y = (z − mean(z)) / sqrt(var(z) + eps) · gain + bias with z = x + residual (residual when
-    /// <paramref name="hasResidual"/> is non-zero). One group per row, any group size; the variance is
-    /// taken about the mean in a second pass (not E[z²] − mean²) so large offsets do not cancel.
-    /// Dynamic shared memory: <paramref name="width"/> floats when <paramref name="cacheRow"/> is
-    /// non-zero (global memory read once), otherwise 1.
+    /// <paramref name="hasResidual"/> is non-zero). One group per row, any group size. Sums run over
+    /// z − z[0] and the variance is taken about the mean in a second pass (not E[z²] − mean²): a row
+    /// sitting at a large offset then keeps its fp32 precision instead of cancelling.
+    /// Dynamic shared memory: the group size in floats for the reductions, plus <paramref name="width"/>
+    /// floats when <paramref name="cacheRow"/> is non-zero (global memory is then read once), else 1.
     /// </summary>
     public static void LayerNorm(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> gain,
         ArrayView<float> bias, ArrayView<float> y, int width, float epsilon, int hasResidual, int cacheRow)
     {
         long offset = (long)Grid.IdxX * width;
-        var cache = SharedMemory.GetDynamic<float>();
+        var shared = SharedMemory.GetDynamic<float>();
+        var scratch = shared.SubView(0, Group.DimX);
+        var cache = shared.SubView(Group.DimX);
+
+        float shift = x[offset];
+        if (hasResidual != 0)
+            shift += residual[offset];
 
         float localSum = 0f;
         for (int j = Group.IdxX; j < width; j += Group.DimX)
@@ -26,34 +32,38 @@ public static class LayerNormKernels
             float z = x[offset + j];
             if (hasResidual != 0)
                 z += residual[offset + j];
+            z -= shift;
             if (cacheRow != 0)
                 cache[j] = z;
             localSum += z;
         }
-        float mean = GroupExtensions.AllReduce<float, AddFloat>(localSum) / width;
+        float mean = GroupReduce.Sum(localSum, scratch) / width;
 
         float localSquares = 0f;
         for (int j = Group.IdxX; j < width; j += Group.DimX)
         {
-            float d = Load(x, residual, cache, offset, j, hasResidual, cacheRow) - mean;
+            float d = Load(x, residual, cache, offset, j, hasResidual, cacheRow, shift) - mean;
             localSquares += d * d;
         }
-        float variance = GroupExtensions.AllReduce<float, AddFloat>(localSquares) / width;
+        float variance = GroupReduce.Sum(localSquares, scratch) / width;
         float inverseStd = XMath.Rsqrt(variance + epsilon);
 
         for (int j = Group.IdxX; j < width; j += Group.DimX)
         {
-            float z = Load(x, residual, cache, offset, j, hasResidual, cacheRow);
+            float z = Load(x, residual, cache, offset, j, hasResidual, cacheRow, shift);
             y[offset + j] = (z - mean) * inverseStd * gain[j] + bias[j];
         }
     }
 
+    /// <summary>z[j] − shift, from the shared cache when the row is cached.</summary>
     private static float Load(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> cache, long offset,
-        int j, int hasResidual, int cacheRow)
+        int j, int hasResidual, int cacheRow, float shift)
     {
         if (cacheRow != 0)
             return cache[j];
         float z = x[offset + j];
-        return hasResidual != 0 ? z + residual[offset + j] : z;
+        if (hasResidual != 0)
+            z += residual[offset + j];
+        return z - shift;
     }
 }

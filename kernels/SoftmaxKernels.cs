@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Algorithms;
-using ILGPU.Algorithms.ScanReduceOperations;
 
 namespace GpuAttention.Kernels;
 
@@ -35,9 +34,10 @@ public static class SoftmaxKernels
 {
     /// <summary>
     /// One group per row (grid = rows); any group size. Each thread keeps an online (max, sum) over
-    /// its strided elements, then two group reductions combine them. Dynamic shared memory: Lk floats
-    /// when <see cref="SoftmaxParams.CacheRow"/> is set (the row is read from global memory once),
-    /// otherwise 1 float and the write pass recomputes the masked scores from global memory.
+    /// its strided elements, then two group reductions combine them. Dynamic shared memory: the group
+    /// size in floats for the reductions, plus Lk floats when <see cref="SoftmaxParams.CacheRow"/> is set (else 1)
+    /// (the row is then read from global memory once; otherwise the write pass recomputes the masked
+    /// scores from global memory). NaN in a visible score makes the row's visible weights NaN.
     /// A row whose keys are all masked is written as zeros.
     /// </summary>
     public static void MaskedSoftmax(ArrayView<float> x, ArrayView<float> y, MaskParams mask, SoftmaxParams p)
@@ -47,7 +47,9 @@ public static class SoftmaxKernels
         int head = row / p.Lq % p.Heads;
         int batch = row / p.Lq / p.Heads;
         long offset = (long)row * p.Lk;
-        var cache = SharedMemory.GetDynamic<float>();
+        var shared = SharedMemory.GetDynamic<float>();
+        var scratch = shared.SubView(0, Group.DimX);
+        var cache = shared.SubView(Group.DimX);
         bool relu = p.Normalizer == (int)ScoreNormalizer.Relu;
 
         float localMax = float.NegativeInfinity, localSum = 0f;
@@ -63,15 +65,15 @@ public static class SoftmaxKernels
                 localSum += 1f;
                 continue;
             }
-            float newMax = XMath.Max(localMax, s);
+            float newMax = GroupReduce.MaxPropagatingNaN(localMax, s);
             localSum = localSum * XMath.Exp(localMax - newMax) + XMath.Exp(s - newMax);
             localMax = newMax;
         }
 
-        float rowMax = relu ? 0f : GroupExtensions.AllReduce<float, MaxFloat>(localMax);
+        float rowMax = relu ? 0f : GroupReduce.Max(localMax, scratch);
         if (!relu && localMax != float.NegativeInfinity)
             localSum *= XMath.Exp(localMax - rowMax);
-        float rowSum = GroupExtensions.AllReduce<float, AddFloat>(localSum);
+        float rowSum = GroupReduce.Sum(localSum, scratch);
         float inverse = rowSum == 0f ? 0f : 1f / rowSum;
 
         for (int j = Group.IdxX; j < p.Lk; j += Group.DimX)

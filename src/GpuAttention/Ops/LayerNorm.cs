@@ -32,10 +32,11 @@ public static class LayerNorm
         if (!(epsilon > 0f) || !float.IsFinite(epsilon))
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "Argument 'epsilon' must be positive and finite.");
 
-        bool cacheRow = (long)width * sizeof(float) <= device.Profile.SharedMemoryBytes;
+        int groupSize = device.Profile.RowGroupSize;
+        bool cacheRow = ((long)width + groupSize) * sizeof(float) <= device.Profile.SharedMemoryBytes;
         int rows = checked((int)(x.Length / width));
-        var config = new KernelConfig(rows, device.Profile.RowGroupSize,
-            SharedMemoryConfig.RequestDynamic<float>(cacheRow ? width : 1));
+        var config = new KernelConfig(rows, groupSize,
+            SharedMemoryConfig.RequestDynamic<float>(groupSize + (cacheRow ? width : 1)));
         device.Kernels.LayerNorm(config, x.View, residual?.View ?? default, gain.View, bias.View, y.View, width, epsilon,
             residual is null ? 0 : 1, cacheRow ? 1 : 0);
     }

@@ -32,15 +32,16 @@ public static class Softmax
     internal static void Launch(ComputeDevice device, ArrayView<float> x, ArrayView<float> y, MaskParams mask,
         int batch, int heads, int lq, int lk, float scale, ScoreNormalizer normalizer)
     {
-        bool cacheRow = (long)lk * sizeof(float) <= device.Profile.SharedMemoryBytes;
+        int groupSize = device.Profile.RowGroupSize;
+        bool cacheRow = ((long)lk + groupSize) * sizeof(float) <= device.Profile.SharedMemoryBytes;
         var p = new SoftmaxParams
         {
             Heads = heads, Lq = lq, Lk = lk, Scale = scale,
             Normalizer = (int)normalizer,
             CacheRow = cacheRow ? 1 : 0,
         };
-        var config = new KernelConfig(checked(batch * heads * lq), device.Profile.RowGroupSize,
-            SharedMemoryConfig.RequestDynamic<float>(cacheRow ? lk : 1));
+        var config = new KernelConfig(checked(batch * heads * lq), groupSize,
+            SharedMemoryConfig.RequestDynamic<float>(groupSize + (cacheRow ? lk : 1)));
         device.Kernels.MaskedSoftmax(config, x, y, mask, p);
     }
 }

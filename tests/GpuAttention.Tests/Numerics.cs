@@ -1,0 +1,31 @@
+using Xunit.Sdk;
+
+namespace GpuAttention.Tests;
+
+/// <summary>Deterministic inputs and the SPEC's fp32 tolerance |got − want| ≤ atol + rtol·|want|.</summary>
+public static class Numerics
+{
+    public static float[] Random(int count, int seed, float magnitude = 1f)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++)
+            values[i] = (float)(random.NextDouble() * 2 - 1) * magnitude;
+        return values;
+    }
+
+    public static void AssertClose(double[] want, float[] got, double atol = 1e-4, double rtol = 1e-4, string what = "")
+    {
+        Assert.Equal(want.Length, got.Length);
+        for (int i = 0; i < want.Length; i++)
+        {
+            double w = want[i], g = got[i];
+            bool ok = double.IsNaN(w) ? double.IsNaN(g)
+                : double.IsInfinity(w) ? w == g
+                : Math.Abs(g - w) <= atol + rtol * Math.Abs(w);
+            if (!ok)
+                throw new XunitException($"{what} element {i}: want {w:R}, got {g:R} (|diff| {Math.Abs(g - w):E2}, allowed {atol + rtol * Math.Abs(w):E2})");
+        }
+    }
+
+}

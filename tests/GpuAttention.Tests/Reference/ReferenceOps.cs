@@ -1,0 +1,168 @@
+namespace GpuAttention.Tests.Reference;
+
+/// <summary>Double-precision, obviously-correct implementations every kernel is checked against.</summary>
+public static class ReferenceOps
+{
+    public static double Gelu(double x) => 0.5 * x * (1.0 + Erf(x / Math.Sqrt(2.0)));
+
+    public static double Relu(double x) => double.IsNaN(x) ? x : Math.Max(0.0, x);
+
+    /// <summary>erf by its Maclaurin series (|x| ≤ 3) or continued fraction tail; accurate to ~1e-12.</summary>
+    public static double Erf(double x)
+    {
+        if (double.IsNaN(x)) return x;
+        double ax = Math.Abs(x);
+        if (ax > 6) return Math.Sign(x);
+        if (ax <= 3)
+        {
+            double sum = 0, term = ax;
+            for (int n = 0; n < 200; n++)
+            {
+                sum += term / (2 * n + 1);
+                term *= -ax * ax / (n + 1);
+            }
+            return Math.Sign(x) * 2 / Math.Sqrt(Math.PI) * sum;
+        }
+        double fraction = 0;
+        for (int n = 60; n >= 1; n--)
+            fraction = n / 2.0 / (ax + fraction);
+        double erfc = Math.Exp(-ax * ax) / Math.Sqrt(Math.PI) / (ax + fraction);
+        return Math.Sign(x) * (1 - erfc);
+    }
+
+    public static double Activate(double x, string activation) => activation switch
+    {
+        "relu" => Relu(x),
+        "gelu" => Gelu(x),
+        _ => x,
+    };
+
+    /// <summary>C[b] = act(alpha·op(A[b])·op(B[b]) + beta·C[b] + bias); a null batch stride broadcasts.</summary>
+    public static double[] MatMul(float[] a, float[] b, float[]? c, int batch, int m, int n, int k,
+        bool transA, bool transB, bool aBatched, bool bBatched, double alpha = 1, double beta = 0,
+        float[]? bias = null, string activation = "none")
+    {
+        var result = new double[batch * m * n];
+        for (int t = 0; t < batch; t++)
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double dot = 0;
+            for (int p = 0; p < k; p++)
+            {
+                double av = transA ? a[(aBatched ? t * m * k : 0) + p * m + i] : a[(aBatched ? t * m * k : 0) + i * k + p];
+                double bv = transB ? b[(bBatched ? t * k * n : 0) + j * k + p] : b[(bBatched ? t * k * n : 0) + p * n + j];
+                dot += av * bv;
+            }
+            double value = alpha * dot;
+            if (beta != 0) value += beta * c![(t * m + i) * n + j];
+            if (bias is not null) value += bias[j];
+            result[(t * m + i) * n + j] = Activate(value, activation);
+        }
+        return result;
+    }
+
+    /// <summary>Masked softmax (or ReLU normaliser) of rows of x viewed as [batch, heads, lq, lk].</summary>
+    public static double[] Softmax(float[] x, int batch, int heads, int lq, int lk, ReferenceMask mask, double scale,
+        bool reluNormalizer = false)
+    {
+        var y = new double[x.Length];
+        for (int b = 0; b < batch; b++)
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < lq; i++)
+        {
+            int row = ((b * heads + h) * lq + i) * lk;
+            var scores = new double[lk];
+            var visible = new bool[lk];
+            for (int j = 0; j < lk; j++)
+            {
+                scores[j] = scale * x[row + j] + mask.AdditiveAt(b, h, i, j);
+                visible[j] = mask.Visible(b, i, j, lq, lk) && !double.IsNegativeInfinity(scores[j]);
+            }
+            if (reluNormalizer)
+            {
+                int count = visible.Count(v => v);
+                for (int j = 0; j < lk; j++)
+                    y[row + j] = visible[j] ? Relu(scores[j]) / count : 0;
+                continue;
+            }
+            double max = double.NegativeInfinity;
+            bool anyNaN = false;
+            for (int j = 0; j < lk; j++)
+            {
+                if (!visible[j]) continue;
+                if (double.IsNaN(scores[j])) anyNaN = true;
+                else max = Math.Max(max, scores[j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < lk; j++)
+                if (visible[j]) sum += Math.Exp(scores[j] - max);
+            for (int j = 0; j < lk; j++)
+                y[row + j] = !visible[j] ? 0 : anyNaN ? double.NaN : Math.Exp(scores[j] - max) / sum;
+        }
+        return y;
+    }
+
+    /// <summary>softmax(scale·Q·Kᵀ + mask)·V per (batch, head), plus the log-sum-exp of each row.</summary>
+    public static (double[] Output, double[] LogSumExp) Attention(float[] q, float[] k, float[] v, int batch, int heads,
+        int lq, int lk, int d, ReferenceMask mask, double scale)
+    {
+        var output = new double[batch * heads * lq * d];
+        var lse = new double[batch * heads * lq];
+        for (int b = 0; b < batch; b++)
+        for (int h = 0; h < heads; h++)
+        {
+            int qBase = (b * heads + h) * lq * d, kBase = (b * heads + h) * lk * d;
+            for (int i = 0; i < lq; i++)
+            {
+                var scores = new double[lk];
+                double max = double.NegativeInfinity;
+                for (int j = 0; j < lk; j++)
+                {
+                    double dot = 0;
+                    for (int c = 0; c < d; c++)
+                        dot += (double)q[qBase + i * d + c] * k[kBase + j * d + c];
+                    scores[j] = mask.Visible(b, i, j, lq, lk) ? scale * dot + mask.AdditiveAt(b, h, i, j) : double.NegativeInfinity;
+                    max = Math.Max(max, scores[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < lk; j++)
+                    if (!double.IsNegativeInfinity(scores[j])) sum += Math.Exp(scores[j] - max);
+                lse[(b * heads + h) * lq + i] = sum == 0 ? double.NegativeInfinity : max + Math.Log(sum);
+                for (int c = 0; c < d; c++)
+                {
+                    double acc = 0;
+                    for (int j = 0; j < lk; j++)
+                        if (!double.IsNegativeInfinity(scores[j])) acc += Math.Exp(scores[j] - max) / sum * v[kBase + j * d + c];
+                    output[qBase + i * d + c] = acc;
+                }
+            }
+        }
+        return (output, lse);
+    }
+
+    /// <summary>LayerNorm(x + residual)·gain + bias over rows of width w, with the biased variance.</summary>
+    public static double[] LayerNorm(float[] x, float[]? residual, float[] gain, float[] bias, int width, double epsilon)
+    {
+        var y = new double[x.Length];
+        for (int r = 0; r < x.Length / width; r++)
+        {
+            var z = new double[width];
+            for (int j = 0; j < width; j++)
+                z[j] = (double)x[r * width + j] + (residual is null ? 0.0 : residual[r * width + j]);
+            double mean = z.Average();
+            double variance = z.Select(v => (v - mean) * (v - mean)).Average();
+            for (int j = 0; j < width; j++)
+                y[r * width + j] = (z[j] - mean) / Math.Sqrt(variance + epsilon) * gain[j] + bias[j];
+        }
+        return y;
+    }
+
+    /// <summary>PE(pos, 2i) = sin(pos/10000^(2i/d)), PE(pos, 2i+1) = cos(pos/10000^(2i/d)).</summary>
+    public static double PositionalEncoding(int position, int column, int width)
+    {
+        int pair = column / 2;
+        double angle = position / Math.Pow(10000.0, 2.0 * pair / width);
+        return column % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle);
+    }
+}
