@@ -1,0 +1,120 @@
+using GpuAttention.Ops;
+using GpuAttention.Runtime;
+using GpuAttention.Tests.Reference;
+
+namespace GpuAttention.Tests;
+
+[Collection(AcceleratorCollection.Name)]
+public sealed class AttentionTests
+{
+    /// <summary>Every mask over self-attention (Lq = Lk), cross attention, a decoding step (Lq = 1) and lengths off the tiles.</summary>
+    public static TheoryData<string, string, int, int, int> MaskCasesByShape()
+    {
+        var data = new TheoryData<string, string, int, int, int>();
+        foreach (string device in TestDevices.All)
+        foreach (string mask in MaskCases.Names)
+        foreach (var (lq, lk) in new[] { (19, 19), (1, 23), (37, 11), (5, 33) })
+            data.Add(device, mask, lq, lk, 32);
+        return data;
+    }
+
+    public static TheoryData<string, int> HeadDims()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (string device in TestDevices.All)
+        foreach (int d in new[] { 1, 20, 32, 64, 128, 256 })
+            data.Add(device, d);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(MaskCasesByShape))]
+    public void FusedMatchesReferenceForEveryMask(string deviceName, string maskName, int lq, int lk, int d) =>
+        RunAndCompare(TestDevices.Get(deviceName), maskName, batch: 2, heads: 2, lq, lk, d, magnitude: 1f, seed: lq * 7 + lk);
+
+    [Theory]
+    [MemberData(nameof(HeadDims))]
+    public void FusedMatchesReferenceForEachHeadDim(string deviceName, int d) =>
+        RunAndCompare(TestDevices.Get(deviceName), "causal", batch: 1, heads: 3, lq: 21, lk: 29, d, magnitude: 1f, seed: d);
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void LargeMagnitudeScoresStayStable(string deviceName) =>
+        RunAndCompare(TestDevices.Get(deviceName), "padding", batch: 2, heads: 1, lq: 9, lk: 45, d: 16, magnitude: 12f, seed: 3);
+
+    [Fact]
+    public void GpuLaunchProfileMatchesReference()
+    {
+        var device = TestDevices.Get(TestDevices.GpuProfileOnCpu);
+        RunAndCompare(device, "causal+padding", batch: 2, heads: 1, lq: 70, lk: 75, d: 64, magnitude: 1f, seed: 5);
+        RunAndCompare(device, "window+additive", batch: 2, heads: 1, lq: 33, lk: 40, d: 128, magnitude: 1f, seed: 6);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void FusedEqualsUnfused(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int batch = 2, heads = 2, lq = 13, lk = 27, d = 24;
+        var (mask, _, owned) = MaskCases.Make("causal+padding", device, batch, heads, lq, lk);
+        using var _ = owned;
+        using var q = device.Upload(Numerics.Random(batch * heads * lq * d, 61), batch, heads, lq, d);
+        using var k = device.Upload(Numerics.Random(batch * heads * lk * d, 62), batch, heads, lk, d);
+        using var v = device.Upload(Numerics.Random(batch * heads * lk * d, 63), batch, heads, lk, d);
+        using var fused = device.Allocate(batch, heads, lq, d);
+        using var unfused = device.Allocate(batch, heads, lq, d);
+        Attention.Fused(q, k, v, fused, mask);
+        Attention.Unfused(q, k, v, unfused, mask);
+        Numerics.AssertClose(unfused.ToArray().Select(x => (double)x).ToArray(), fused.ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void FusedAllocatesNoScoreMatrixWhileUnfusedNeedsOne(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int batch = 1, heads = 2, lq = 40, lk = 90, d = 8;
+        using var q = device.Upload(Numerics.Random(batch * heads * lq * d, 64), batch, heads, lq, d);
+        using var k = device.Upload(Numerics.Random(batch * heads * lk * d, 65), batch, heads, lk, d);
+        using var v = device.Upload(Numerics.Random(batch * heads * lk * d, 66), batch, heads, lk, d);
+        using var o = device.Allocate(batch, heads, lq, d);
+        device.ResetPeakBytes();
+        long before = device.PeakBytesAllocated;
+        Attention.Fused(q, k, v, o, AttentionMask.Causal);
+        device.Synchronize();
+        Assert.Equal(before, device.PeakBytesAllocated);
+
+        Attention.Unfused(q, k, v, o, AttentionMask.Causal);
+        Assert.Equal(before + (long)batch * heads * lq * lk * sizeof(float), device.PeakBytesAllocated);
+    }
+
+    [Fact]
+    public void TilingDependsOnHeadDimAndProfileOnlyAndFitsCudaSharedMemory()
+    {
+        foreach (int d in new[] { 32, 64, 128, 256 })
+        {
+            var tiling = AttentionTiling.Choose(d, LaunchProfile.Gpu)!;
+            Assert.True(tiling.SharedFloats * sizeof(float) <= LaunchProfile.CudaSharedMemoryLimit, $"d={d}: {tiling}");
+            Assert.True(LaunchProfile.Gpu.AttentionGroupSize % tiling.RowTile == 0, $"d={d}: {tiling}");
+        }
+    }
+
+    private static void RunAndCompare(ComputeDevice device, string maskName, int batch, int heads, int lq, int lk, int d,
+        float magnitude, int seed)
+    {
+        var qv = Numerics.Random(batch * heads * lq * d, seed, magnitude);
+        var kv = Numerics.Random(batch * heads * lk * d, seed + 1, magnitude);
+        var vv = Numerics.Random(batch * heads * lk * d, seed + 2);
+        var (mask, reference, owned) = MaskCases.Make(maskName, device, batch, heads, lq, lk);
+        using var _ = owned;
+        using var q = device.Upload(qv, batch, heads, lq, d);
+        using var k = device.Upload(kv, batch, heads, lk, d);
+        using var v = device.Upload(vv, batch, heads, lk, d);
+        using var o = device.Allocate(batch, heads, lq, d);
+        using var lse = device.Allocate(batch, heads, lq);
+        Attention.Fused(q, k, v, o, mask, logSumExp: lse);
+        var (want, wantLse) = ReferenceOps.Attention(qv, kv, vv, batch, heads, lq, lk, d, reference, 1.0 / Math.Sqrt(d));
+        Numerics.AssertClose(want, o.ToArray(), what: $"{maskName} output");
+        Numerics.AssertClose(wantLse, lse.ToArray(), what: $"{maskName} log-sum-exp");
+    }
+}
