@@ -1,6 +1,6 @@
 using GpuAttention.Ops;
 using GpuAttention.Runtime;
-using GpuAttention.Tests.Reference;
+using GpuAttention.Reference;
 
 namespace GpuAttention.Tests;
 

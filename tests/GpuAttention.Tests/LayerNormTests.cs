@@ -1,5 +1,5 @@
 using GpuAttention.Ops;
-using GpuAttention.Tests.Reference;
+using GpuAttention.Reference;
 
 namespace GpuAttention.Tests;
 

@@ -1,6 +1,6 @@
 using GpuAttention.Kernels;
 using GpuAttention.Ops;
-using GpuAttention.Tests.Reference;
+using GpuAttention.Reference;
 
 namespace GpuAttention.Tests;
 

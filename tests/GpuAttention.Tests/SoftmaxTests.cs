@@ -1,7 +1,7 @@
 using GpuAttention.Kernels;
 using GpuAttention.Ops;
 using GpuAttention.Runtime;
-using GpuAttention.Tests.Reference;
+using GpuAttention.Reference;
 
 namespace GpuAttention.Tests;
 

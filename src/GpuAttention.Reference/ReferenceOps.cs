@@ -1,4 +1,4 @@
-namespace GpuAttention.Tests.Reference;
+namespace GpuAttention.Reference;
 
 /// <summary>Double-precision, obviously-correct implementations every kernel is checked against.</summary>
 public static class ReferenceOps

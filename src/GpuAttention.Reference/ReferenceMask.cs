@@ -1,4 +1,4 @@
-namespace GpuAttention.Tests.Reference;
+namespace GpuAttention.Reference;
 
 /// <summary>
 /// The mask semantics of SPEC.md, spelled out in the plainest way: query i lines up with key
