@@ -10,8 +10,10 @@ public struct AttentionParams
     public int Heads;
     /// <summary>Query length.</summary>
     public int Lq;
-    /// <summary>Key / value length.</summary>
+    /// <summary>Key / value length: the first Lk rows of K and V are attended to.</summary>
     public int Lk;
+    /// <summary>Rows K and V hold per (batch, head), ≥ Lk (a key/value cache is allocated for its longest sequence).</summary>
+    public int KeyCapacity;
     /// <summary>Head dimension d.</summary>
     public int HeadDim;
     /// <summary>Multiplies Q·Kᵀ (usually 1/√d).</summary>
@@ -54,7 +56,7 @@ public static class AttentionKernels
         int headIndex = Grid.IdxY, head = headIndex % p.Heads, batch = headIndex / p.Heads;
         int qBegin = Grid.IdxX * rowTile;
         int qEnd = XMath.Min(qBegin + rowTile, p.Lq);
-        long qBase = (long)headIndex * p.Lq * d, kvBase = (long)headIndex * p.Lk * d;
+        long qBase = (long)headIndex * p.Lq * d, kvBase = (long)headIndex * p.KeyCapacity * d;
         // One float of padding per row keeps threads that walk different rows on different banks.
         int kvStride = d + 1, scoreStride = keyTile + 1;
 

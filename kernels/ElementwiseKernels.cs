@@ -41,4 +41,43 @@ public static class ElementwiseKernels
         long at = (long)r * width + c;
         y[at] = (float)(x[at] + pe);
     }
+
+    /// <summary>
+    /// Splits heads: x [batch, length, heads·d] → y [batch, heads, capacity, d] at rows
+    /// <paramref name="firstRow"/> … firstRow + length − 1 (appending to a key/value cache when firstRow &gt; 0).
+    /// Launch over Index3D(heads·d, length, batch).
+    /// </summary>
+    public static void SplitHeads(Index3D index, ArrayView<float> x, ArrayView<float> y, int length, int heads,
+        int headDim, int capacity, int firstRow)
+    {
+        int column = index.X, row = index.Y, batch = index.Z;
+        int head = column / headDim, c = column % headDim;
+        y[(((long)batch * heads + head) * capacity + firstRow + row) * headDim + c] =
+            x[((long)batch * length + row) * heads * headDim + column];
+    }
+
+    /// <summary>
+    /// Merges heads: x [batch, heads, length, d] → y [batch, length, heads·d], the inverse of
+    /// <see cref="SplitHeads"/> with capacity = length. Launch over Index3D(heads·d, length, batch).
+    /// </summary>
+    public static void MergeHeads(Index3D index, ArrayView<float> x, ArrayView<float> y, int length, int heads,
+        int headDim)
+    {
+        int column = index.X, row = index.Y, batch = index.Z;
+        int head = column / headDim, c = column % headDim;
+        y[((long)batch * length + row) * heads * headDim + column] =
+            x[(((long)batch * heads + head) * length + row) * headDim + c];
+    }
+
+    /// <summary>
+    /// y[i, :] = x[sources[i], :] over rows of <paramref name="rowLength"/> floats: reorders the batch entries
+    /// of a key/value cache when beam search keeps some hypotheses and drops others.
+    /// Launch over Index2D(rowLength, sources.Length); y must not alias x.
+    /// </summary>
+    public static void GatherRows(Index2D index, ArrayView<float> x, ArrayView<int> sources, ArrayView<float> y,
+        int rowLength)
+    {
+        int c = index.X, i = index.Y;
+        y[(long)i * rowLength + c] = x[(long)sources[i] * rowLength + c];
+    }
 }

@@ -16,12 +16,17 @@ public static class Attention
     /// [batch, heads, Lq, d], <paramref name="k"/> and <paramref name="v"/> [batch, heads, Lk, d],
     /// <paramref name="output"/> [batch, heads, Lq, d]. <paramref name="scale"/> defaults to 1/√d.
     /// <paramref name="logSumExp"/> ([batch, heads, Lq]), when given, receives log Σⱼ exp(score) per query row
-    /// (−∞ for a fully masked row, whose output is zeros).
+    /// (−∞ for a fully masked row, whose output is zeros). <paramref name="keyLength"/>, when given, attends to
+    /// the first keyLength rows of k and v only: a key/value cache allocated for its longest sequence.
     /// </summary>
     public static void Fused(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
-        AttentionMask? mask = null, float? scale = null, DeviceTensor? logSumExp = null)
+        AttentionMask? mask = null, float? scale = null, DeviceTensor? logSumExp = null, int? keyLength = null)
     {
-        var (batch, heads, lq, lk, d) = Validate(q, k, v, output, ref scale);
+        var (batch, heads, lq, capacity, d) = Validate(q, k, v, output, ref scale);
+        int lk = keyLength ?? capacity;
+        if (lk < 1 || lk > capacity)
+            throw new ArgumentOutOfRangeException(nameof(keyLength), keyLength,
+                $"Argument 'keyLength' must be in 1..{capacity} (the rows of 'k' {DeviceTensor.ShapeText(k.Shape)}).");
         if (d > MaxHeadDim)
             throw new ArgumentException($"Argument 'q' has head dimension {d}; the fused kernel supports 1..{MaxHeadDim}.", nameof(q));
         if (logSumExp is not null)
@@ -38,7 +43,7 @@ public static class Attention
 
         var p = new AttentionParams
         {
-            Heads = heads, Lq = lq, Lk = lk, HeadDim = d, Scale = scale!.Value,
+            Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
             RowTile = tiling.RowTile, KeyTile = tiling.KeyTile,
             WriteLogSumExp = logSumExp is null ? 0 : 1,
         };

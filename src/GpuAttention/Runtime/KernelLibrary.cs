@@ -19,6 +19,9 @@ internal sealed class KernelLibrary
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, int>> scaleActivate;
     private readonly Lazy<Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>> embeddingGather;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int>> positionalEncoding;
+    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>> splitHeads;
+    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>> mergeHeads;
+    private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>> gatherRows;
 
     public KernelLibrary(Accelerator accelerator)
     {
@@ -31,6 +34,9 @@ internal sealed class KernelLibrary
         scaleActivate = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int>(ElementwiseKernels.ScaleActivate));
         embeddingGather = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(ElementwiseKernels.EmbeddingGather));
         positionalEncoding = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.AddSinusoidalPositions));
+        splitHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(ElementwiseKernels.SplitHeads));
+        mergeHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.MergeHeads));
+        gatherRows = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.GatherRows));
     }
 
     public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulParams> MatMulNaive => matMulNaive.Value;
@@ -42,4 +48,7 @@ internal sealed class KernelLibrary
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float, int> ScaleActivate => scaleActivate.Value;
     public Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> EmbeddingGather => embeddingGather.Value;
     public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int> PositionalEncoding => positionalEncoding.Value;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> SplitHeads => splitHeads.Value;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int> MergeHeads => mergeHeads.Value;
+    public Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> GatherRows => gatherRows.Value;
 }

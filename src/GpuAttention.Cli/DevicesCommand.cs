@@ -1,0 +1,26 @@
+using System.CommandLine;
+using GpuAttention.Runtime;
+using Spectre.Console;
+
+namespace GpuAttention.Cli;
+
+/// <summary><c>devices</c>: what ILGPU sees and which device would be used.</summary>
+internal static class DevicesCommand
+{
+    public static Command Create(Option<string?> deviceOption)
+    {
+        var command = new Command("devices", "List the accelerators ILGPU sees and the one that would be used") { deviceOption };
+        command.SetAction(result =>
+        {
+            var table = new Table().AddColumns("kind", "name", "memory", "max group", "warp");
+            foreach (var d in ComputeDevice.ListDevices())
+                table.AddRow(d.Kind.ToString(), Markup.Escape(d.Name), $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB",
+                    d.MaxGroupSize.ToString(), d.WarpSize.ToString());
+            AnsiConsole.Write(table);
+            using var chosen = DeviceChoice.Open(result.GetValue(deviceOption));
+            AnsiConsole.MarkupLine($"Using [bold]{Markup.Escape(chosen.ToString())}[/] with launch profile {Markup.Escape(chosen.Profile.ToString())}");
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,86 @@
+using GpuAttention.Ops;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Model;
+
+/// <summary>
+/// MultiHead(Q, K, V) = Concat(head₁…headₕ)·W_o with headᵢ = Attention(Q·W_qᵢ, K·W_kᵢ, V·W_vᵢ): the h heads run
+/// in one fused attention launch over [batch, heads, L, d_k]. Weights come from PyTorch's
+/// <c>in_proj_weight</c> (rows q, k, v), <c>in_proj_bias</c> and <c>out_proj</c>.
+/// </summary>
+public sealed class MultiHeadAttention : IDisposable
+{
+    private readonly Linear query, key, value, output;
+    private readonly int heads, headDim;
+
+    public MultiHeadAttention(WeightSource weights, string prefix, TransformerConfig config)
+    {
+        int d = config.DModel;
+        heads = config.Heads;
+        headDim = config.HeadDim;
+        Linear Projection(int index) => new(
+            weights.LoadRows(prefix + "in_proj_weight", 3 * d, d, index * d, d),
+            weights.LoadSlice(prefix + "in_proj_bias", 3 * d, index * d, d));
+        query = Projection(0);
+        key = Projection(1);
+        value = Projection(2);
+        output = Linear.Load(weights, prefix + "out_proj", d, d);
+    }
+
+    /// <summary>
+    /// Attention of <paramref name="x"/> [batch, Lq, d_model] over <paramref name="memory"/> [batch, Lk, d_model]
+    /// (x itself for self-attention) → a new [batch, Lq, d_model].
+    /// </summary>
+    public DeviceTensor Forward(DeviceTensor x, DeviceTensor memory, AttentionMask mask)
+    {
+        using var keys = Project(key, memory);
+        using var values = Project(value, memory);
+        return Attend(x, keys, values, keys.Shape[2], mask);
+    }
+
+    /// <summary>Projects <paramref name="source"/> into a new key (or value) tensor [batch, heads, L, d_k] for a cache.</summary>
+    public (DeviceTensor Keys, DeviceTensor Values) ProjectKeysAndValues(DeviceTensor source) =>
+        (Project(key, source), Project(value, source));
+
+    /// <summary>
+    /// Self-attention of one decoding step: appends the step's keys and values at row <paramref name="position"/>
+    /// of <paramref name="cache"/>, then attends over rows 0…position (the causal mask is implied).
+    /// </summary>
+    public DeviceTensor ForwardCached(DeviceTensor x, LayerCache cache, int position)
+    {
+        using var k = key.Forward(x);
+        using var v = value.Forward(x);
+        HeadLayout.Split(k, cache.Keys, position);
+        HeadLayout.Split(v, cache.Values, position);
+        return Attend(x, cache.Keys, cache.Values, position + x.Shape[1], AttentionMask.Causal);
+    }
+
+    /// <summary>Attention of <paramref name="x"/> over precomputed keys and values (the encoder memory's, when decoding).</summary>
+    public DeviceTensor Attend(DeviceTensor x, DeviceTensor keys, DeviceTensor values, int keyLength, AttentionMask mask)
+    {
+        int batch = x.Shape[0], length = x.Shape[1];
+        using var q = Project(query, x);
+        var device = x.Device;
+        using var attended = device.Allocate(batch, heads, length, headDim);
+        Attention.Fused(q, keys, values, attended, mask, keyLength: keyLength);
+        using var merged = device.Allocate(batch, length, heads * headDim);
+        HeadLayout.Merge(attended, merged);
+        return output.Forward(merged);
+    }
+
+    private DeviceTensor Project(Linear projection, DeviceTensor x)
+    {
+        using var flat = projection.Forward(x);
+        var split = x.Device.Allocate(x.Shape[0], heads, x.Shape[1], headDim);
+        HeadLayout.Split(flat, split);
+        return split;
+    }
+
+    public void Dispose()
+    {
+        query.Dispose();
+        key.Dispose();
+        value.Dispose();
+        output.Dispose();
+    }
+}

@@ -1,0 +1,67 @@
+using GpuAttention.Runtime;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuAttention.Ops;
+
+/// <summary>Moves activations between the model's [batch, length, d_model] and attention's [batch, heads, length, d_k].</summary>
+public static class HeadLayout
+{
+    /// <summary>
+    /// x [batch, length, heads·d_k] → y [batch, heads, capacity, d_k], written at rows
+    /// <paramref name="firstRow"/> … firstRow + length − 1 (capacity ≥ that): appends to a key/value cache.
+    /// </summary>
+    public static void Split(DeviceTensor x, DeviceTensor y, int firstRow = 0)
+    {
+        Check.Usable(x, nameof(x));
+        Check.Usable(y, nameof(y), x.Device);
+        Check.Rank(x, nameof(x), "([batch, length, heads·d_k])", 3);
+        Check.Rank(y, nameof(y), "([batch, heads, capacity, d_k])", 4);
+        int batch = x.Shape[0], length = x.Shape[1], heads = y.Shape[1], capacity = y.Shape[2], headDim = y.Shape[3];
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRow);
+        if (y.Shape[0] != batch || heads * headDim != x.Shape[2] || firstRow + length > capacity)
+            throw new ArgumentException(
+                $"Argument 'y' must have shape [{batch}, heads, ≥{firstRow + length}, d_k] with heads·d_k = {x.Shape[2]}, " +
+                $"but has {DeviceTensor.ShapeText(y.Shape)}.", nameof(y));
+        Check.Distinct(y, nameof(y), x, nameof(x));
+        x.Device.Kernels.SplitHeads(new Index3D(heads * headDim, length, batch), x.View, y.View, length, heads, headDim,
+            capacity, firstRow);
+    }
+
+    /// <summary>x [batch, heads, length, d_k] → y [batch, length, heads·d_k].</summary>
+    public static void Merge(DeviceTensor x, DeviceTensor y)
+    {
+        Check.Usable(x, nameof(x));
+        Check.Usable(y, nameof(y), x.Device);
+        Check.Rank(x, nameof(x), "([batch, heads, length, d_k])", 4);
+        int batch = x.Shape[0], heads = x.Shape[1], length = x.Shape[2], headDim = x.Shape[3];
+        Check.Shape(y, nameof(y), [batch, length, heads * headDim], "(batch, length, heads·d_k)");
+        Check.Distinct(y, nameof(y), x, nameof(x));
+        x.Device.Kernels.MergeHeads(new Index3D(heads * headDim, length, batch), x.View, y.View, length, heads, headDim);
+    }
+
+    /// <summary>
+    /// y[i] = x[sources[i]] along the first axis (x and y of the same shape): reorders a cache's batch entries
+    /// after a beam-search step.
+    /// </summary>
+    public static void GatherBatch(DeviceTensor x, ReadOnlySpan<int> sources, DeviceTensor y)
+    {
+        Check.Usable(x, nameof(x));
+        Check.Usable(y, nameof(y), x.Device);
+        Check.Shape(y, nameof(y), [.. x.Shape], "(the shape of 'x')");
+        Check.Distinct(y, nameof(y), x, nameof(x));
+        int entries = x.Shape[0];
+        if (sources.Length != entries)
+            throw new ArgumentException($"Argument 'sources' must have shape [{entries}], but has [{sources.Length}].", nameof(sources));
+        foreach (int s in sources)
+        {
+            if ((uint)s >= (uint)entries)
+                throw new ArgumentOutOfRangeException(nameof(sources), s, $"Every source must be in 0..{entries - 1}.");
+        }
+        int rowLength = checked((int)(x.Length / entries));
+        var device = x.Device;
+        using var indices = device.Accelerator.Allocate1D(sources.ToArray());
+        device.Kernels.GatherRows(new Index2D(rowLength, entries), x.View, indices.View, y.View, rowLength);
+        device.Synchronize();
+    }
+}

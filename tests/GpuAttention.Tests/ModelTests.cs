@@ -1,0 +1,86 @@
+using System.Text.Json;
+using GpuAttention.Model;
+using GpuAttention.Runtime;
+using Xunit.Abstractions;
+
+namespace GpuAttention.Tests;
+
+/// <summary>
+/// The model against PyTorch 1.13's nn.Transformer with identical weights (fixtures made by
+/// tests/fixtures/generate.py): encoder memory, decoder output and logits within the SPEC tolerance,
+/// greedy tokens identical, cached decoding identical to uncached.
+/// </summary>
+[Collection(AcceleratorCollection.Name)]
+public sealed class ModelTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Fixtures() => ["postln_relu", "preln_gelu", "postln_gelu_3layers"];
+
+    private static ComputeDevice Device => TestDevices.Get("cpu");
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void MatchesPyTorch(string fixture)
+    {
+        string directory = Path.Combine(AppContext.BaseDirectory, "fixtures", fixture);
+        var expected = Expected.Load(directory);
+        using var model = Transformer.Load(Device, directory);
+
+        using var memory = model.Encode(expected.Src, expected.SrcLengths);
+        Compare("memory", expected.Memory, expected.MemoryShape, memory);
+        using var decoded = model.Decode(expected.Tgt, memory, expected.SrcLengths);
+        Compare("decoder output", expected.DecoderOutput, expected.DecoderOutputShape, decoded);
+        using var logits = model.Logits(decoded);
+        Compare("logits", expected.Logits, expected.LogitsShape, logits);
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void GreedyTokensMatchPyTorchWithAndWithoutCache(string fixture)
+    {
+        string directory = Path.Combine(AppContext.BaseDirectory, "fixtures", fixture);
+        var expected = Expected.Load(directory);
+        using var model = Transformer.Load(Device, directory);
+        var cached = Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens, useCache: true);
+        var uncached = Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens, useCache: false);
+        Assert.Equal(expected.Greedy, cached);
+        Assert.Equal(expected.Greedy, uncached);
+    }
+
+    [Fact]
+    public void SampleReversesDigitsGreedilyAndWithBeams()
+    {
+        string directory = Path.Combine(AppContext.BaseDirectory, "samples", "reverse-digits");
+        var expected = Expected.Load(directory);
+        using var model = Transformer.Load(Device, directory);
+        var greedy = Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens);
+        Assert.Equal(expected.Greedy, greedy);
+        for (int row = 0; row < expected.Src.Length; row++)
+        {
+            var source = expected.Src[row][..expected.SrcLengths[row]];
+            Assert.Equal(greedy[row], Generation.Beam(model, source, beamWidth: 1, expected.GreedyMaxNewTokens));
+            var reversed = source.Reverse().Append(model.Config.EosId).ToArray();
+            Assert.Equal(reversed, Generation.Beam(model, source, beamWidth: 3, expected.GreedyMaxNewTokens));
+        }
+    }
+
+    private void Compare(string what, float[] want, int[] shape, DeviceTensor got)
+    {
+        Assert.Equal(shape, got.Shape);
+        var values = got.ToArray();
+        double maxError = want.Zip(values, (w, g) => Math.Abs((double)w - g)).Max();
+        output.WriteLine($"{what}: max |ours − PyTorch| = {maxError:E2}");
+        Numerics.AssertClose(want.Select(w => (double)w).ToArray(), values, what: what);
+    }
+
+    private sealed record Expected(
+        int[][] Src, int[] SrcLengths, int[][] Tgt,
+        float[] Memory, int[] MemoryShape, float[] DecoderOutput, int[] DecoderOutputShape,
+        float[] Logits, int[] LogitsShape, int[][] Greedy, int GreedyMaxNewTokens)
+    {
+        public static Expected Load(string directory)
+        {
+            var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+            return JsonSerializer.Deserialize<Expected>(File.ReadAllText(Path.Combine(directory, "expected.json")), options)!;
+        }
+    }
+}
