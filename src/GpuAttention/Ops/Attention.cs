@@ -76,7 +76,7 @@ public static class Attention
             BatchStrideA = (long)lq * d, BatchStrideB = (long)lk * d, BatchStrideC = (long)lq * lk,
             TransB = 1, Alpha = 1f,
         };
-        MatMul.Launch(device, q.View, k.View, scores.View, default, scoreProduct, pairs, MatMulAlgorithm.Tiled);
+        MatMul.Launch(device, q.View, k.View, scores.View, default, scoreProduct, pairs, MatMulAlgorithm.Auto);
         Softmax.Launch(device, scores.View, scores.View, resolved.Parameters, batch, heads, lq, lk, scale!.Value, normalizer);
         var valueProduct = new MatMulParams
         {
@@ -84,7 +84,7 @@ public static class Attention
             BatchStrideA = (long)lq * lk, BatchStrideB = (long)lk * d, BatchStrideC = (long)lq * d,
             Alpha = 1f,
         };
-        MatMul.Launch(device, scores.View, v.View, output.View, default, valueProduct, pairs, MatMulAlgorithm.Tiled);
+        MatMul.Launch(device, scores.View, v.View, output.View, default, valueProduct, pairs, MatMulAlgorithm.Auto);
         device.Synchronize();
     }
 

@@ -8,7 +8,13 @@ namespace GpuAttention.Ops;
 /// <summary>Which matmul kernel to launch.</summary>
 public enum MatMulAlgorithm
 {
-    /// <summary>Shared-memory tiles with a 4×4 register block per thread (the default).</summary>
+    /// <summary>
+    /// <see cref="Naive"/> when op(A) has at most <see cref="MatMul.SkinnyRows"/> rows (a decoding step's
+    /// projections: a tile of 4·TY rows would be almost empty and its barriers would dominate),
+    /// <see cref="Tiled"/> otherwise.
+    /// </summary>
+    Auto,
+    /// <summary>Shared-memory tiles with a 4×4 register block per thread.</summary>
     Tiled,
     /// <summary>One thread per output element: the baseline the tiled kernel is measured against.</summary>
     Naive,
@@ -17,6 +23,9 @@ public enum MatMulAlgorithm
 /// <summary>C = act(alpha·op(A)·op(B) + beta·C + bias), batched.</summary>
 public static class MatMul
 {
+    /// <summary>Row count up to which <see cref="MatMulAlgorithm.Auto"/> picks the naive kernel.</summary>
+    public const int SkinnyRows = 4;
+
     /// <summary>
     /// Multiplies row-major matrices. <paramref name="a"/> is [M, K] ([K, M] when <paramref name="transposeA"/>)
     /// or [batch, …]; <paramref name="b"/> is [K, N] ([N, K] when <paramref name="transposeB"/>, the layout of
@@ -26,7 +35,7 @@ public static class MatMul
     /// </summary>
     public static void Multiply(DeviceTensor a, DeviceTensor b, DeviceTensor c, bool transposeA = false,
         bool transposeB = false, float alpha = 1f, float beta = 0f, DeviceTensor? bias = null,
-        Activation activation = Activation.None, MatMulAlgorithm algorithm = MatMulAlgorithm.Tiled)
+        Activation activation = Activation.None, MatMulAlgorithm algorithm = MatMulAlgorithm.Auto)
     {
         Check.Usable(a, nameof(a));
         var device = a.Device;
@@ -40,6 +49,8 @@ public static class MatMul
         Check.Finite(beta, nameof(beta));
         if (!Enum.IsDefined(activation))
             throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
+        if (!Enum.IsDefined(algorithm))
+            throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "Unknown matmul algorithm.");
         Check.Distinct(c, nameof(c), a, nameof(a));
         Check.Distinct(c, nameof(c), b, nameof(b));
 
@@ -81,6 +92,8 @@ public static class MatMul
         ArrayView<float> bias, MatMulParams p, int batch, MatMulAlgorithm algorithm)
     {
         Check.GridLimit(batch, "batch", "the batch count");
+        if (algorithm == MatMulAlgorithm.Auto)
+            algorithm = p.M <= SkinnyRows ? MatMulAlgorithm.Naive : MatMulAlgorithm.Tiled;
         if (algorithm == MatMulAlgorithm.Naive)
         {
             Check.GridLimit(p.M, "a", "the row count M of the naive kernel");

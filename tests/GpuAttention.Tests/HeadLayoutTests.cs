@@ -1,0 +1,61 @@
+using GpuAttention.Ops;
+using GpuAttention.Reference;
+
+namespace GpuAttention.Tests;
+
+[Collection(AcceleratorCollection.Name)]
+public sealed class HeadLayoutTests
+{
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void SplitIntoACacheMergeAndGatherMoveTheRightElements(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int batch = 2, length = 3, heads = 4, headDim = 5, capacity = 7, firstRow = 2;
+        var x = Numerics.Random(batch * length * heads * headDim, 71);
+        using var tx = device.Upload(x, batch, length, heads * headDim);
+        using var cache = device.Upload(new float[batch * heads * capacity * headDim], batch, heads, capacity, headDim);
+        HeadLayout.Split(tx, cache, firstRow);
+        var got = cache.ToArray();
+        var want = new double[got.Length];
+        for (int b = 0; b < batch; b++)
+        for (int l = 0; l < length; l++)
+        for (int h = 0; h < heads; h++)
+        for (int c = 0; c < headDim; c++)
+            want[((b * heads + h) * capacity + firstRow + l) * headDim + c] = x[(b * length + l) * heads * headDim + h * headDim + c];
+        Numerics.AssertClose(want, got, 0, 0);
+
+        using var split = device.Allocate(batch, heads, length, headDim);
+        using var merged = device.Allocate(batch, length, heads * headDim);
+        HeadLayout.Split(tx, split);
+        HeadLayout.Merge(split, merged);
+        Numerics.AssertClose(x.Select(v => (double)v).ToArray(), merged.ToArray(), 0, 0);
+
+        using var gathered = device.Allocate(batch, heads, capacity, headDim);
+        HeadLayout.GatherBatch(cache, [1, 1], gathered);
+        var second = got.Skip(got.Length / 2).Select(v => (double)v).ToArray();
+        Numerics.AssertClose([.. second, .. second], gathered.ToArray(), 0, 0);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void FusedAttentionOverACachePrefixEqualsAttentionOverThePrefix(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int batch = 1, heads = 2, capacity = 20, used = 13, headDim = 8;
+        var q = Numerics.Random(batch * heads * headDim, 72);
+        var k = Numerics.Random(batch * heads * capacity * headDim, 73);
+        var v = Numerics.Random(batch * heads * capacity * headDim, 74);
+        using var tq = device.Upload(q, batch, heads, 1, headDim);
+        using var tk = device.Upload(k, batch, heads, capacity, headDim);
+        using var tv = device.Upload(v, batch, heads, capacity, headDim);
+        using var to = device.Allocate(batch, heads, 1, headDim);
+        Attention.Fused(tq, tk, tv, to, AttentionMask.Causal, keyLength: used);
+        float[] Prefix(float[] all) => Enumerable.Range(0, heads)
+            .SelectMany(h => all.Skip(h * capacity * headDim).Take(used * headDim)).ToArray();
+        var (want, _) = ReferenceOps.Attention(q, Prefix(k), Prefix(v), batch, heads, 1, used, headDim,
+            new ReferenceMask { Right = 0 }, 1 / Math.Sqrt(headDim));
+        Numerics.AssertClose(want, to.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => Attention.Fused(tq, tk, tv, to, keyLength: capacity + 1));
+    }
+}
