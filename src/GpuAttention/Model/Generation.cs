@@ -52,9 +52,11 @@ public static class Generation
     }
 
     /// <summary>
-    /// Beam search over one source sequence: keeps the <paramref name="beamWidth"/> most likely prefixes, moves a
-    /// prefix that emits eos to the finished set, and stops when <paramref name="beamWidth"/> prefixes have finished
-    /// or after <paramref name="maxNewTokens"/>. Hypotheses are ranked by log-probability / length^<paramref name="lengthPenalty"/>.
+    /// Beam search over one source sequence: keeps the <paramref name="beamWidth"/> most likely prefixes and moves a
+    /// prefix that emits eos to the finished set. Hypotheses are ranked by log-probability / length^<paramref name="lengthPenalty"/>;
+    /// the search stops after <paramref name="maxNewTokens"/>, or once <paramref name="beamWidth"/> hypotheses have finished
+    /// and no live prefix ranks above the worst of them (with no length penalty a prefix's log-probability only falls as
+    /// it grows, so the best finished hypothesis is then final).
     /// Returns the best hypothesis' tokens (eos included when emitted). Beam width 1 is greedy decoding.
     /// </summary>
     public static int[] Beam(Transformer model, int[] source, int beamWidth, int maxNewTokens, float lengthPenalty = 1f)
@@ -78,7 +80,7 @@ public static class Generation
                 .Select(i => new Hypothesis([], i == 0 ? 0.0 : double.NegativeInfinity)).ToList();
             var done = new List<Hypothesis>();
             int vocab = config.TargetVocabulary;
-            for (int position = 0; position < maxNewTokens && done.Count < beamWidth; position++)
+            for (int position = 0; position < maxNewTokens && !Settled(beams, done, beamWidth, lengthPenalty); position++)
             {
                 var last = beams.Select(h => h.Tokens.Length == 0 ? config.BosId : h.Tokens[^1]).ToArray();
                 var logits = StepLogits(model, last, position, caches, lengths);
@@ -103,7 +105,7 @@ public static class Generation
                         next.Add(new Hypothesis(tokens, score));
                         sources.Add(w);
                     }
-                    else if (done.Count < beamWidth)
+                    else
                         done.Add(new Hypothesis(tokens, score));
                 }
                 while (next.Count < beamWidth)
@@ -116,7 +118,7 @@ public static class Generation
                 beams = next;
             }
             var pool = done.Count > 0 ? done : beams.Where(b => !double.IsNegativeInfinity(b.Score)).ToList();
-            return pool.OrderByDescending(h => h.Score / Math.Pow(h.Tokens.Length, lengthPenalty)).First().Tokens;
+            return pool.OrderByDescending(h => h.Ranking(lengthPenalty)).First().Tokens;
         }
         finally
         {
@@ -125,7 +127,19 @@ public static class Generation
         }
     }
 
-    private sealed record Hypothesis(int[] Tokens, double Score);
+    private sealed record Hypothesis(int[] Tokens, double Score)
+    {
+        public double Ranking(float lengthPenalty) => Score / Math.Pow(Math.Max(Tokens.Length, 1), lengthPenalty);
+    }
+
+    private static bool Settled(List<Hypothesis> live, List<Hypothesis> done, int beamWidth, float lengthPenalty)
+    {
+        if (done.Count < beamWidth)
+            return false;
+        double worstKept = done.Select(h => h.Ranking(lengthPenalty)).OrderDescending().Take(beamWidth).Min();
+        double bestLive = live.Where(h => !double.IsNegativeInfinity(h.Score)).Select(h => h.Ranking(lengthPenalty)).DefaultIfEmpty(double.NegativeInfinity).Max();
+        return bestLive <= worstKept;
+    }
 
     private static float[] StepLogits(Transformer model, int[] tokens, int position, LayerCache[] caches, int[] lengths)
     {
