@@ -50,7 +50,7 @@ internal static class Check
             throw new ArgumentException($"Argument '{name}': {what} is {value}, more than the {limit} a launch grid allows.", name);
     }
 
-    /// <summary>A positive, finite scalar.</summary>
+    /// <summary>A finite scalar.</summary>
     public static void Finite(float value, string name)
     {
         if (!float.IsFinite(value))
