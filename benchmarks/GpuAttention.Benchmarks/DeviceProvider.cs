@@ -18,13 +18,12 @@ public static class DeviceProvider
     public const string SizesVariable = "GPUATTENTION_BENCH_SIZES";
 
     /// <summary>
-    /// True for the small problem sizes: on ILGPU's CPU accelerator (the simulator) unless
-    /// <see cref="SizesVariable"/> says otherwise. An OpenCL CPU driver (e.g. pocl) counts as a GPU here —
-    /// the library does not say whether an OpenCL device is a CPU — so set <c>small</c> there.
+    /// True for the small problem sizes: on CPU hardware (ILGPU's CPU accelerator, or an OpenCL CPU driver such
+    /// as PoCL) unless <see cref="SizesVariable"/> says otherwise.
     /// </summary>
     public static bool SmallSizes => Environment.GetEnvironmentVariable(SizesVariable)?.Trim().ToLowerInvariant() switch
     {
-        null or "" => Device.Kind == DeviceKind.Cpu,
+        null or "" => Device.IsCpu,
         "small" => true,
         "full" => false,
         var other => throw new ArgumentException($"{SizesVariable}='{other}' is neither 'small' nor 'full'.", SizesVariable),
@@ -32,8 +31,7 @@ public static class DeviceProvider
 }
 
 /// <summary>
-/// Problem sizes by device kind: full sizes on a GPU (CUDA or OpenCL), small ones on the CPU accelerator,
-/// where every GPU thread is an OS thread (see <see cref="DeviceProvider.SmallSizes"/>). benchmarks/README.md
+/// Problem sizes by device: full sizes on a GPU (CUDA or OpenCL), small ones on CPU hardware (see <see cref="DeviceProvider.SmallSizes"/>). benchmarks/README.md
 /// lists both sets.
 /// </summary>
 public static class Sizes

@@ -14,12 +14,15 @@ public static class TestDevices
     /// <summary>The CPU accelerator running the GPU launch profile: the production launch shapes, checked without a GPU.</summary>
     private static readonly Lazy<ComputeDevice> CpuWithGpuProfile = new(() => ComputeDevice.Create(DeviceKind.Cpu, LaunchProfile.Gpu));
 
+    /// <summary>The device kinds present, as the test names them ("cpu", "opencl", "cuda").</summary>
+    public static IReadOnlyCollection<string> Names => Devices.Value.Keys;
+
     public static TheoryData<string> All
     {
         get
         {
             var data = new TheoryData<string>();
-            foreach (var name in Devices.Value.Keys)
+            foreach (var name in Names)
                 data.Add(name);
             return data;
         }
@@ -42,4 +45,20 @@ public static class TestDevices
 public sealed class AcceleratorCollection
 {
     public const string Name = "accelerator";
+}
+
+/// <summary>
+/// CI names the device kinds it provides in GPUATTENTION_REQUIRE_DEVICES (e.g. "cpu,opencl"); a missing one
+/// fails the run instead of silently testing fewer backends.
+/// </summary>
+public sealed class RequiredDevicesTests
+{
+    [Fact]
+    public void EveryRequiredDeviceKindIsPresent()
+    {
+        string required = Environment.GetEnvironmentVariable("GPUATTENTION_REQUIRE_DEVICES") ?? "cpu";
+        var present = TestDevices.Names.ToHashSet();
+        foreach (string kind in required.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            Assert.True(present.Contains(kind), $"GPUATTENTION_REQUIRE_DEVICES names '{kind}', but the devices present are: {string.Join(", ", present)}.");
+    }
 }

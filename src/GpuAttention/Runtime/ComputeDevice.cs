@@ -30,17 +30,21 @@ public sealed class ComputeDevice : IDisposable
     private long peakBytesAllocated;
     private bool disposed;
 
-    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind, LaunchProfile profile)
+    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind, bool isCpu, LaunchProfile profile)
     {
         this.context = context;
         Accelerator = accelerator;
         Kind = kind;
+        IsCpu = isCpu;
         Profile = profile;
         kernels = new Lazy<KernelLibrary>(() => new KernelLibrary(accelerator));
     }
 
     /// <summary>The family of the accelerator in use.</summary>
     public DeviceKind Kind { get; }
+
+    /// <summary>True when the hardware is a CPU (the CPU accelerator, or an OpenCL CPU driver such as PoCL).</summary>
+    public bool IsCpu { get; }
 
     /// <summary>The accelerator's name as its driver reports it.</summary>
     public string Name => Accelerator.Name;
@@ -61,7 +65,7 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>
     /// Opens a device. <paramref name="kind"/> wins over <see cref="EnvironmentVariable"/>, which wins over
     /// the preference order CUDA, OpenCL, CPU accelerator. <paramref name="profile"/> defaults to
-    /// <see cref="LaunchProfile.DefaultFor"/> the chosen kind.
+    /// <see cref="LaunchProfile.DefaultFor"/> the chosen device.
     /// </summary>
     /// <exception cref="ArgumentException">The environment variable names no known kind, or the profile is invalid.</exception>
     /// <exception cref="InvalidOperationException">The requested kind has no device here; the message lists those present.</exception>
@@ -75,7 +79,7 @@ public sealed class ComputeDevice : IDisposable
             var accelerator = device is CPUDevice cpu
                 ? cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel)
                 : device.CreateAccelerator(context);
-            profile ??= LaunchProfile.DefaultFor(chosen);
+            profile ??= LaunchProfile.DefaultFor(chosen, IsCpuDevice(device));
             try
             {
                 profile.Validate(accelerator.MaxNumThreadsPerGroup);
@@ -85,7 +89,7 @@ public sealed class ComputeDevice : IDisposable
                 accelerator.Dispose();
                 throw;
             }
-            return new ComputeDevice(context, accelerator, chosen, profile);
+            return new ComputeDevice(context, accelerator, chosen, IsCpuDevice(device), profile);
         }
         catch
         {
@@ -99,7 +103,7 @@ public sealed class ComputeDevice : IDisposable
     {
         using var context = CreateContext();
         return context.Devices
-            .Select(d => new DeviceInfo(KindOf(d), d.Name, d.MemorySize, d.MaxNumThreadsPerGroup, d.WarpSize))
+            .Select(d => new DeviceInfo(KindOf(d), d.Name, d.MemorySize, d.MaxNumThreadsPerGroup, d.WarpSize, IsCpuDevice(d)))
             .OrderBy(d => Array.IndexOf(Preference, d.Kind))
             .ToList();
     }
@@ -186,6 +190,13 @@ public sealed class ComputeDevice : IDisposable
                 $"{EnvironmentVariable}='{value}' names no device kind; expected one of: cuda, opencl, cpu.", EnvironmentVariable),
         };
     }
+
+    private static bool IsCpuDevice(Device device) => device switch
+    {
+        CLDevice cl => cl.DeviceType == CLDeviceType.CL_DEVICE_TYPE_CPU,
+        CudaDevice => false,
+        _ => true,
+    };
 
     private static DeviceKind KindOf(Device device) => device switch
     {

@@ -17,4 +17,5 @@ public enum DeviceKind
 /// <param name="MemoryBytes">Device memory (for the CPU accelerator, what ILGPU reports).</param>
 /// <param name="MaxGroupSize">Most threads in one group.</param>
 /// <param name="WarpSize">Threads per warp as ILGPU reports it.</param>
-public sealed record DeviceInfo(DeviceKind Kind, string Name, long MemoryBytes, int MaxGroupSize, int WarpSize);
+/// <param name="IsCpu">True when the hardware is a CPU: the CPU accelerator, or an OpenCL CPU driver such as PoCL.</param>
+public sealed record DeviceInfo(DeviceKind Kind, string Name, long MemoryBytes, int MaxGroupSize, int WarpSize, bool IsCpu);

@@ -34,8 +34,19 @@ public sealed record LaunchProfile(
     /// <summary>For ILGPU's CPU accelerator: 32-thread groups everywhere (barriers stay cheap).</summary>
     public static LaunchProfile CpuAccelerator { get; } = new(4, 8, 16, 32, 32, 16, CudaSharedMemoryLimit);
 
-    /// <summary>The profile a device of <paramref name="kind"/> uses unless told otherwise.</summary>
-    public static LaunchProfile DefaultFor(DeviceKind kind) => kind == DeviceKind.Cpu ? CpuAccelerator : Gpu;
+    /// <summary>
+    /// For OpenCL CPU drivers (PoCL): 64-thread groups. Such a driver runs a group's work-items as loops and
+    /// keeps each work-item's state that lives across a barrier in memory, so large groups buy nothing there.
+    /// </summary>
+    public static LaunchProfile OpenCLCpu { get; } = new(8, 8, 16, 64, 64, 32, CudaSharedMemoryLimit);
+
+    /// <summary>The profile a device uses unless told otherwise.</summary>
+    public static LaunchProfile DefaultFor(DeviceKind kind, bool isCpu) => kind switch
+    {
+        DeviceKind.Cpu => CpuAccelerator,
+        DeviceKind.OpenCL when isCpu => OpenCLCpu,
+        _ => Gpu,
+    };
 
     internal void Validate(int maxGroupSize)
     {
