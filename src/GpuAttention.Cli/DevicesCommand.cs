@@ -12,9 +12,10 @@ internal static class DevicesCommand
         var command = new Command("devices", "List the accelerators ILGPU sees and the one that would be used") { deviceOption };
         command.SetAction(result =>
         {
-            var table = new Table().AddColumns("kind", "name", "memory", "max group", "warp");
+            var table = new Table().AddColumns("kind", "hardware", "name", "memory", "max group", "warp");
             foreach (var d in ComputeDevice.ListDevices())
-                table.AddRow(d.Kind.ToString(), Markup.Escape(d.Name), $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB",
+                table.AddRow(d.Kind.ToString(), d.IsCpu ? "CPU" : "GPU", Markup.Escape(d.Name),
+                    d.Kind == DeviceKind.Cpu ? "host" : $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB",
                     d.MaxGroupSize.ToString(), d.WarpSize.ToString());
             AnsiConsole.Write(table);
             using var chosen = DeviceChoice.Open(result.GetValue(deviceOption));
