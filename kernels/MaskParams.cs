@@ -50,19 +50,28 @@ public struct MaskParams
     }
 
     /// <summary>First key any query at or after <paramref name="qBegin"/> may see.</summary>
-    public readonly int FirstVisibleKey(int qBegin, int lq, int lk)
-    {
-        int first = qBegin + lk - lq - WindowLeft;
-        return first < 0 ? 0 : first;
-    }
+    public readonly int FirstVisibleKey(int qBegin, int lq, int lk) => MaskWindow.Begin(qBegin, lq, lk, WindowLeft);
 
     /// <summary>One past the last key any query before <paramref name="qEnd"/> may see.</summary>
-    public readonly int KeyEnd(int batch, int qEnd, int lq, int lk)
+    public readonly int KeyEnd(int batch, int qEnd, int lq, int lk) =>
+        MaskWindow.End(qEnd - 1, lq, lk, WindowRight, HasValidLengths != 0 ? ValidLengths[batch] : lk);
+}
+
+/// <summary>The window and valid-length bounds as key ranges, shared by the ILGPU kernels and the managed ones.</summary>
+public static class MaskWindow
+{
+    /// <summary>First key query <paramref name="i"/> (and any later one) may see: i' − left, at least 0.</summary>
+    public static int Begin(int i, int lq, int lk, int left)
     {
-        long end = (long)qEnd - 1 + lk - lq + WindowRight + 1;
+        long first = (long)i + lk - lq - left;
+        return first < 0 ? 0 : (int)first;
+    }
+
+    /// <summary>One past the last key query <paramref name="i"/> (and any earlier one) may see: min(i' + right + 1, Lk, valid length).</summary>
+    public static int End(int i, int lq, int lk, int right, int validLength)
+    {
+        long end = (long)i + lk - lq + right + 1;
         int bound = end < lk ? (int)end : lk;
-        if (HasValidLengths != 0 && ValidLengths[batch] < bound)
-            bound = ValidLengths[batch];
-        return bound;
+        return validLength < bound ? validLength : bound;
     }
 }

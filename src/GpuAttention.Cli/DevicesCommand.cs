@@ -14,12 +14,13 @@ internal static class DevicesCommand
         {
             var table = new Table().AddColumns("kind", "hardware", "name", "memory", "max group", "warp");
             foreach (var d in ComputeDevice.ListDevices())
-                table.AddRow(d.Kind.ToString(), d.IsCpu ? "CPU" : "GPU", Markup.Escape(d.Name),
-                    d.Kind == DeviceKind.Cpu ? "host" : $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB",
+                table.AddRow(ComputeDevice.KindName(d.Kind), d.IsCpu ? "CPU" : "GPU", Markup.Escape(d.Name),
+                    d.Kind == DeviceKind.CpuAccelerator ? "host" : $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB",
                     d.MaxGroupSize.ToString(), d.WarpSize.ToString());
             AnsiConsole.Write(table);
             using var chosen = DeviceChoice.Open(result.GetValue(deviceOption));
-            AnsiConsole.MarkupLine($"Using [bold]{Markup.Escape(chosen.ToString())}[/] with launch profile {Markup.Escape(chosen.Profile.ToString())}");
+            AnsiConsole.MarkupLine($"Using [bold]{Markup.Escape(chosen.ToString())}[/]" +
+                (chosen.Profile is { } profile ? $" with launch profile {Markup.Escape(profile.ToString())}" : ""));
             return 0;
         });
         return command;

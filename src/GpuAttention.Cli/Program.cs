@@ -3,7 +3,7 @@ using GpuAttention.Cli;
 
 var deviceOption = new Option<string?>("--device")
 {
-    Description = "cuda, opencl or cpu (default: GPUATTENTION_DEVICE, else CUDA > OpenCL > CPU accelerator)",
+    Description = "cuda, opencl, cpu (the managed SIMD backend) or cpu-accelerator (ILGPU's simulator; default: GPUATTENTION_DEVICE, else CUDA > OpenCL GPU > cpu)",
 };
 
 var root = new RootCommand("GpuAttention: ILGPU attention kernels and a Transformer built on them")

@@ -99,7 +99,7 @@ public sealed class AttentionTests
         }
     }
 
-    private static void RunAndCompare(ComputeDevice device, string maskName, int batch, int heads, int lq, int lk, int d,
+    internal static void RunAndCompare(ComputeDevice device, string maskName, int batch, int heads, int lq, int lk, int d,
         float magnitude, int seed)
     {
         var qv = Numerics.Random(batch * heads * lq * d, seed, magnitude);

@@ -138,12 +138,14 @@ public sealed class BadInputTests
             Environment.SetEnvironmentVariable(ComputeDevice.EnvironmentVariable, "tpu");
             var e = Assert.Throws<ArgumentException>(() => ComputeDevice.Create());
             Assert.Equal(ComputeDevice.EnvironmentVariable, e.ParamName);
-            Assert.Contains("cuda, opencl, cpu", e.Message);
+            Assert.Contains("cuda, opencl, cpu, cpu-accelerator", e.Message);
         }
         finally
         {
             Environment.SetEnvironmentVariable(ComputeDevice.EnvironmentVariable, saved);
         }
-        Assert.Throws<ArgumentException>(() => ComputeDevice.Create(DeviceKind.Cpu, LaunchProfile.Gpu with { AttentionGroupSize = 96 }));
+        Assert.Throws<ArgumentException>(() => ComputeDevice.Create(DeviceKind.CpuAccelerator, LaunchProfile.Gpu with { AttentionGroupSize = 96 }));
+        var managed = Assert.Throws<ArgumentException>(() => ComputeDevice.Create(DeviceKind.Cpu, LaunchProfile.Gpu));
+        Assert.Equal("profile", managed.ParamName);
     }
 }

@@ -8,22 +8,32 @@ namespace GpuAttention.Tests;
 /// <summary>
 /// The model against PyTorch 1.13's nn.Transformer with identical weights (fixtures made by
 /// tests/fixtures/generate.py): encoder memory, decoder output and logits within the SPEC tolerance,
-/// greedy tokens identical, cached decoding identical to uncached.
+/// greedy tokens identical, cached decoding identical to uncached — on the managed CPU backend and on the ILGPU
+/// kernels (the CPU accelerator).
 /// </summary>
 [Collection(AcceleratorCollection.Name)]
 public sealed class ModelTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Fixtures() => ["postln_relu", "preln_gelu", "postln_gelu_3layers"];
+    private static readonly string[] ModelDevices = ["cpu", "cpu-accelerator"];
 
-    private static ComputeDevice Device => TestDevices.Get("cpu");
+    public static TheoryData<string, string> Fixtures()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (string device in ModelDevices)
+        foreach (string fixture in new[] { "postln_relu", "preln_gelu", "postln_gelu_3layers" })
+            data.Add(device, fixture);
+        return data;
+    }
+
+    public static TheoryData<string> Devices() => new(ModelDevices);
 
     [Theory]
     [MemberData(nameof(Fixtures))]
-    public void MatchesPyTorch(string fixture)
+    public void MatchesPyTorch(string deviceName, string fixture)
     {
         string directory = Path.Combine(AppContext.BaseDirectory, "fixtures", fixture);
         var expected = Expected.Load(directory);
-        using var model = Transformer.Load(Device, directory);
+        using var model = Transformer.Load(TestDevices.Get(deviceName), directory);
 
         using var memory = model.Encode(expected.Src, expected.SrcLengths);
         Compare("memory", expected.Memory, expected.MemoryShape, memory);
@@ -35,23 +45,24 @@ public sealed class ModelTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Fixtures))]
-    public void GreedyTokensMatchPyTorchWithAndWithoutCache(string fixture)
+    public void GreedyTokensMatchPyTorchWithAndWithoutCache(string deviceName, string fixture)
     {
         string directory = Path.Combine(AppContext.BaseDirectory, "fixtures", fixture);
         var expected = Expected.Load(directory);
-        using var model = Transformer.Load(Device, directory);
+        using var model = Transformer.Load(TestDevices.Get(deviceName), directory);
         var cached = Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens, useCache: true);
         var uncached = Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens, useCache: false);
         Assert.Equal(expected.Greedy, cached);
         Assert.Equal(expected.Greedy, uncached);
     }
 
-    [Fact]
-    public void SampleReversesDigitsGreedilyAndBeamsFindLikelierSequences()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void SampleReversesDigitsGreedilyAndBeamsFindLikelierSequences(string deviceName)
     {
         string directory = Path.Combine(AppContext.BaseDirectory, "samples", "reverse-digits");
         var expected = Expected.Load(directory);
-        using var model = Transformer.Load(Device, directory);
+        using var model = Transformer.Load(TestDevices.Get(deviceName), directory);
         var greedy = Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens);
         Assert.Equal(expected.Greedy, greedy);
         for (int row = 0; row < 2; row++)

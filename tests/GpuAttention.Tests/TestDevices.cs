@@ -3,18 +3,18 @@ using GpuAttention.Runtime;
 namespace GpuAttention.Tests;
 
 /// <summary>
-/// One device per kind ILGPU sees, opened once for the whole test run (a context costs ~100 ms and every
-/// kernel compiles once per accelerator). Kernel tests are theories over <see cref="All"/>: the CPU accelerator
-/// always, CUDA and OpenCL too when present.
+/// One device per kind present, opened once for the whole test run (a context costs ~100 ms and every
+/// kernel compiles once per accelerator). Kernel tests are theories over <see cref="All"/>: the managed CPU backend
+/// and ILGPU's CPU accelerator always, CUDA and OpenCL too when present.
 /// </summary>
 public static class TestDevices
 {
     private static readonly Lazy<Dictionary<string, ComputeDevice>> Devices = new(Open);
 
     /// <summary>The CPU accelerator running the GPU launch profile: the production launch shapes, checked without a GPU.</summary>
-    private static readonly Lazy<ComputeDevice> CpuWithGpuProfile = new(() => ComputeDevice.Create(DeviceKind.Cpu, LaunchProfile.Gpu));
+    private static readonly Lazy<ComputeDevice> CpuWithGpuProfile = new(() => ComputeDevice.Create(DeviceKind.CpuAccelerator, LaunchProfile.Gpu));
 
-    /// <summary>The device kinds present, as the test names them ("cpu", "opencl", "cuda").</summary>
+    /// <summary>The device kinds present, by <see cref="ComputeDevice.KindName"/> ("cpu", "cpu-accelerator", "opencl", "cuda").</summary>
     public static IReadOnlyCollection<string> Names => Devices.Value.Keys;
 
     public static TheoryData<string> All
@@ -36,7 +36,7 @@ public static class TestDevices
     private static Dictionary<string, ComputeDevice> Open()
     {
         var kinds = ComputeDevice.ListDevices().Select(d => d.Kind).Distinct();
-        return kinds.ToDictionary(k => k.ToString().ToLowerInvariant(), k => ComputeDevice.Create(k));
+        return kinds.ToDictionary(ComputeDevice.KindName, k => ComputeDevice.Create(k));
     }
 }
 

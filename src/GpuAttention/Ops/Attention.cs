@@ -1,4 +1,5 @@
 using GpuAttention.Kernels;
+using GpuAttention.Kernels.Cpu;
 using GpuAttention.Runtime;
 using ILGPU;
 using ILGPU.Runtime;
@@ -35,11 +36,27 @@ public static class Attention
             Check.Shape(logSumExp, nameof(logSumExp), [batch, heads, lq], "(batch, heads, Lq)");
         }
         var device = q.Device;
-        var tiling = AttentionTiling.Choose(d, device.Profile)
-            ?? throw new ArgumentException(
-                $"Argument 'q' has head dimension {d}, for which no tiling fits the launch profile's {device.Profile.SharedMemoryBytes} bytes of shared memory.",
-                nameof(q));
         using var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
+        if (device.IsManaged)
+        {
+            var problem = new AttentionParams
+            {
+                Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
+                RowTile = CpuAttention.RowTile, KeyTile = CpuAttention.KeyTile,
+                WriteLogSumExp = logSumExp is null ? 0 : 1,
+            };
+            unsafe
+            {
+                CpuAttention.FlashForward(q.Pointer, k.Pointer, v.Pointer, output.Pointer, logSumExp is null ? null : logSumExp.Pointer,
+                    resolved.Host, problem, batch);
+            }
+            return;
+        }
+        var profile = device.Profile!;
+        var tiling = AttentionTiling.Choose(d, profile)
+            ?? throw new ArgumentException(
+                $"Argument 'q' has head dimension {d}, for which no tiling fits the launch profile's {profile.SharedMemoryBytes} bytes of shared memory.",
+                nameof(q));
 
         var p = new AttentionParams
         {
@@ -49,7 +66,7 @@ public static class Attention
         };
         var config = new KernelConfig(
             new Index2D((lq + tiling.RowTile - 1) / tiling.RowTile, batch * heads),
-            new Index2D(device.Profile.AttentionGroupSize, 1),
+            new Index2D(profile.AttentionGroupSize, 1),
             SharedMemoryConfig.RequestDynamic<float>(tiling.SharedFloats));
         device.Kernels.FlashAttention(config, q.View, k.View, v.View, output.View, logSumExp?.View ?? default,
             resolved.Parameters, p);
@@ -76,14 +93,25 @@ public static class Attention
             BatchStrideA = (long)lq * d, BatchStrideB = (long)lk * d, BatchStrideC = (long)lq * lk,
             TransB = 1, Alpha = 1f,
         };
-        MatMul.Launch(device, q.View, k.View, scores.View, default, scoreProduct, pairs, MatMulAlgorithm.Auto);
-        Softmax.Launch(device, scores.View, scores.View, resolved.Parameters, batch, heads, lq, lk, scale!.Value, normalizer);
         var valueProduct = new MatMulParams
         {
             M = lq, N = d, K = lk, Lda = lk, Ldb = d, Ldc = d,
             BatchStrideA = (long)lq * lk, BatchStrideB = (long)lk * d, BatchStrideC = (long)lq * d,
             Alpha = 1f,
         };
+        if (device.IsManaged)
+        {
+            unsafe
+            {
+                CpuMatMul.Multiply(q.Pointer, k.Pointer, scores.Pointer, null, scoreProduct, pairs);
+                CpuSoftmax.MaskedSoftmax(scores.Pointer, scores.Pointer, resolved.Host,
+                    new SoftmaxParams { Heads = heads, Lq = lq, Lk = lk, Scale = scale!.Value, Normalizer = (int)normalizer }, batch);
+                CpuMatMul.Multiply(scores.Pointer, v.Pointer, output.Pointer, null, valueProduct, pairs);
+            }
+            return;
+        }
+        MatMul.Launch(device, q.View, k.View, scores.View, default, scoreProduct, pairs, MatMulAlgorithm.Auto);
+        Softmax.Launch(device, scores.View, scores.View, resolved.Parameters, batch, heads, lq, lk, scale!.Value, normalizer);
         MatMul.Launch(device, scores.View, v.View, output.View, default, valueProduct, pairs, MatMulAlgorithm.Auto);
         device.Synchronize();
     }

@@ -1,4 +1,5 @@
 using GpuAttention.Kernels;
+using GpuAttention.Kernels.Cpu;
 using GpuAttention.Runtime;
 using ILGPU.Runtime;
 
@@ -72,13 +73,14 @@ public sealed record AttentionMask
     }
 
     /// <summary>Validates the mask against the problem and prepares what the kernels read.</summary>
-    internal DeviceMask Resolve(ComputeDevice device, int batch, int heads, int lq, int lk, string argument)
+    internal unsafe DeviceMask Resolve(ComputeDevice device, int batch, int heads, int lq, int lk, string argument)
     {
         var p = new MaskParams
         {
             WindowLeft = WindowLeft ?? MaskParams.Unbounded,
             WindowRight = WindowRight ?? MaskParams.Unbounded,
         };
+        float* additivePointer = null;
         if (Additive is { } additive)
         {
             Check.Usable(additive, argument + ".Additive", device);
@@ -90,12 +92,15 @@ public sealed record AttentionMask
                     $"Argument '{argument}.Additive' must have shape [{lq}, {lk}] or [{batch} or 1, {heads} or 1, {lq}, {lk}], " +
                     $"but has {DeviceTensor.ShapeText(additive.Shape)}.", argument);
             p.HasAdditive = 1;
-            p.Additive = additive.View;
+            if (device.IsManaged)
+                additivePointer = additive.Pointer;
+            else
+                p.Additive = additive.View;
             p.AdditiveBatchStride = rank4 && additive.Shape[0] == batch && batch > 1 ? (long)additive.Shape[1] * lq * lk : 0;
             p.AdditiveHeadStride = rank4 && additive.Shape[1] == heads && heads > 1 ? (long)lq * lk : 0;
         }
         if (ValidLengths is not { } lengths)
-            return new DeviceMask(p, null);
+            return new DeviceMask(p, Host(p, additivePointer, null), null);
         if (lengths.Count != batch)
             throw new ArgumentException(
                 $"Argument '{argument}.ValidLengths' must have shape [{batch}] (one length per batch row), but has [{lengths.Count}].", argument);
@@ -105,19 +110,36 @@ public sealed record AttentionMask
                 throw new ArgumentException(
                     $"Argument '{argument}.ValidLengths[{b}]' must be in 0..{lk} (Lk), but is {lengths[b]}.", argument);
         }
-        var buffer = device.Accelerator.Allocate1D(lengths.ToArray());
         p.HasValidLengths = 1;
+        if (device.IsManaged)
+            return new DeviceMask(p, Host(p, additivePointer, lengths.ToArray()), null);
+        var buffer = device.Accelerator.Allocate1D(lengths.ToArray());
         p.ValidLengths = buffer.View;
-        return new DeviceMask(p, buffer);
+        return new DeviceMask(p, default, buffer);
     }
+
+    private static unsafe HostMask Host(MaskParams p, float* additive, int[]? validLengths) => new()
+    {
+        WindowLeft = p.WindowLeft,
+        WindowRight = p.WindowRight,
+        ValidLengths = validLengths,
+        Additive = additive,
+        AdditiveBatchStride = p.AdditiveBatchStride,
+        AdditiveHeadStride = p.AdditiveHeadStride,
+    };
 
     private static int? Tighter(int? x, int? y) => x is null ? y : y is null ? x : Math.Min(x.Value, y.Value);
 }
 
-/// <summary>A resolved mask and the device buffer of valid lengths it owns until the launch has finished.</summary>
-internal sealed class DeviceMask(MaskParams parameters, MemoryBuffer? lengths) : IDisposable
+/// <summary>
+/// A resolved mask: what the ILGPU kernels read (and the device buffer of valid lengths it owns until the launch has
+/// finished), and what the managed kernels read.
+/// </summary>
+internal sealed class DeviceMask(MaskParams parameters, HostMask host, MemoryBuffer? lengths) : IDisposable
 {
     public MaskParams Parameters { get; } = parameters;
+
+    public HostMask Host { get; } = host;
 
     public void Dispose()
     {

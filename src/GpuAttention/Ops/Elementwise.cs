@@ -1,4 +1,5 @@
 using GpuAttention.Kernels;
+using GpuAttention.Kernels.Cpu;
 using GpuAttention.Runtime;
 using ILGPU;
 using ILGPU.Runtime;
@@ -16,6 +17,14 @@ public static class Elementwise
         Check.Usable(y, nameof(y), a.Device);
         Check.Shape(b, nameof(b), [.. a.Shape], "(the shape of 'a')");
         Check.Shape(y, nameof(y), [.. a.Shape], "(the shape of 'a')");
+        if (a.Device.IsManaged)
+        {
+            unsafe
+            {
+                CpuElementwise.Add(a.Pointer, b.Pointer, y.Pointer, a.Length);
+            }
+            return;
+        }
         a.Device.Kernels.Add(Elements(a), a.View, b.View, y.View);
     }
 
@@ -37,6 +46,14 @@ public static class Elementwise
         Check.Finite(alpha, nameof(alpha));
         if (!Enum.IsDefined(activation))
             throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
+        if (x.Device.IsManaged)
+        {
+            unsafe
+            {
+                CpuElementwise.ScaleActivate(x.Pointer, y.Pointer, x.Length, alpha, (int)activation);
+            }
+            return;
+        }
         x.Device.Kernels.ScaleActivate(Elements(x), x.View, y.View, alpha, (int)activation);
     }
 
@@ -63,6 +80,14 @@ public static class Elementwise
                 throw new ArgumentOutOfRangeException(nameof(tokens), tokens[t], $"Token {t} is {tokens[t]}, outside the vocabulary 0..{vocab - 1}.");
         }
         var device = table.Device;
+        if (device.IsManaged)
+        {
+            unsafe
+            {
+                CpuElementwise.EmbeddingGather(tokens, table.Pointer, output.Pointer, width, scale);
+            }
+            return;
+        }
         using var ids = device.Accelerator.Allocate1D(tokens.ToArray());
         device.Kernels.EmbeddingGather(new Index2D(width, tokens.Length), ids.View, table.View, output.View, width, scale);
         device.Synchronize();
@@ -81,6 +106,14 @@ public static class Elementwise
         ArgumentOutOfRangeException.ThrowIfNegative(firstPosition);
         int width = x.Shape[^1], length = x.Shape[^2];
         int rows = checked((int)(x.Length / width));
+        if (x.Device.IsManaged)
+        {
+            unsafe
+            {
+                CpuElementwise.AddSinusoidalPositions(x.Pointer, y.Pointer, rows, width, length, firstPosition);
+            }
+            return;
+        }
         x.Device.Kernels.PositionalEncoding(new Index2D(width, rows), x.View, y.View, width, length, firstPosition);
     }
 

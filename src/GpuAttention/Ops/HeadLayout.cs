@@ -1,3 +1,4 @@
+using GpuAttention.Kernels.Cpu;
 using GpuAttention.Runtime;
 using ILGPU;
 using ILGPU.Runtime;
@@ -24,6 +25,14 @@ public static class HeadLayout
                 $"Argument 'y' must have shape [{batch}, heads, ≥{firstRow + length}, d_k] with heads·d_k = {x.Shape[2]}, " +
                 $"but has {DeviceTensor.ShapeText(y.Shape)}.", nameof(y));
         Check.Distinct(y, nameof(y), x, nameof(x));
+        if (x.Device.IsManaged)
+        {
+            unsafe
+            {
+                CpuElementwise.SplitHeads(x.Pointer, y.Pointer, batch, length, heads, headDim, capacity, firstRow);
+            }
+            return;
+        }
         x.Device.Kernels.SplitHeads(new Index3D(heads * headDim, length, batch), x.View, y.View, length, heads, headDim,
             capacity, firstRow);
     }
@@ -37,6 +46,14 @@ public static class HeadLayout
         int batch = x.Shape[0], heads = x.Shape[1], length = x.Shape[2], headDim = x.Shape[3];
         Check.Shape(y, nameof(y), [batch, length, heads * headDim], "(batch, length, heads·d_k)");
         Check.Distinct(y, nameof(y), x, nameof(x));
+        if (x.Device.IsManaged)
+        {
+            unsafe
+            {
+                CpuElementwise.MergeHeads(x.Pointer, y.Pointer, batch, length, heads, headDim);
+            }
+            return;
+        }
         x.Device.Kernels.MergeHeads(new Index3D(heads * headDim, length, batch), x.View, y.View, length, heads, headDim);
     }
 
@@ -60,6 +77,14 @@ public static class HeadLayout
         }
         int rowLength = checked((int)(x.Length / entries));
         var device = x.Device;
+        if (device.IsManaged)
+        {
+            unsafe
+            {
+                CpuElementwise.GatherRows(x.Pointer, sources, y.Pointer, rowLength);
+            }
+            return;
+        }
         using var indices = device.Accelerator.Allocate1D(sources.ToArray());
         device.Kernels.GatherRows(new Index2D(rowLength, entries), x.View, indices.View, y.View, rowLength);
         device.Synchronize();

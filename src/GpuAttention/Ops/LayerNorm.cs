@@ -1,3 +1,4 @@
+using GpuAttention.Kernels.Cpu;
 using GpuAttention.Runtime;
 using ILGPU;
 using ILGPU.Runtime;
@@ -32,9 +33,19 @@ public static class LayerNorm
         if (!(epsilon > 0f) || !float.IsFinite(epsilon))
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "Argument 'epsilon' must be positive and finite.");
 
-        int groupSize = device.Profile.RowGroupSize;
-        bool cacheRow = ((long)width + groupSize) * sizeof(float) <= device.Profile.SharedMemoryBytes;
         int rows = checked((int)(x.Length / width));
+        if (device.IsManaged)
+        {
+            unsafe
+            {
+                CpuLayerNorm.LayerNorm(x.Pointer, residual is null ? null : residual.Pointer, gain.Pointer, bias.Pointer, y.Pointer,
+                    rows, width, epsilon);
+            }
+            return;
+        }
+        var profile = device.Profile!;
+        int groupSize = profile.RowGroupSize;
+        bool cacheRow = ((long)width + groupSize) * sizeof(float) <= profile.SharedMemoryBytes;
         var config = new KernelConfig(rows, groupSize,
             SharedMemoryConfig.RequestDynamic<float>(groupSize + (cacheRow ? width : 1)));
         device.Kernels.LayerNorm(config, x.View, residual?.View ?? default, gain.View, bias.View, y.View, width, epsilon,

@@ -1,4 +1,5 @@
 using GpuAttention.Kernels;
+using GpuAttention.Kernels.Cpu;
 using GpuAttention.Runtime;
 using ILGPU;
 using ILGPU.Runtime;
@@ -23,7 +24,7 @@ public enum MatMulAlgorithm
 /// <summary>C = act(alpha·op(A)·op(B) + beta·C + bias), batched.</summary>
 public static class MatMul
 {
-    /// <summary>Row count up to which <see cref="MatMulAlgorithm.Auto"/> picks the naive kernel.</summary>
+    /// <summary>Row count up to which <see cref="MatMulAlgorithm.Auto"/> picks the naive kernel (ILGPU devices).</summary>
     public const int SkinnyRows = 4;
 
     /// <summary>
@@ -32,6 +33,8 @@ public static class MatMul
     /// PyTorch's Linear weights) or [batch, …]; a rank-2 operand is shared by every batch entry. <paramref name="c"/>
     /// is [M, N], or [batch, M, N] when either operand is batched. When <paramref name="beta"/> is 0, C is not read.
     /// <paramref name="bias"/> ([N]) is added to every row before <paramref name="activation"/>.
+    /// <paramref name="algorithm"/> picks among the ILGPU kernels; the managed CPU backend has one blocked algorithm
+    /// and ignores it.
     /// </summary>
     public static void Multiply(DeviceTensor a, DeviceTensor b, DeviceTensor c, bool transposeA = false,
         bool transposeB = false, float alpha = 1f, float beta = 0f, DeviceTensor? bias = null,
@@ -84,6 +87,15 @@ public static class MatMul
             HasBias = bias is null ? 0 : 1,
             Activation = (int)activation,
         };
+        if (device.IsManaged)
+        {
+            Check.GridLimit(batch, "batch", "the batch count");
+            unsafe
+            {
+                CpuMatMul.Multiply(a.Pointer, b.Pointer, c.Pointer, bias is null ? null : bias.Pointer, p, batch);
+            }
+            return;
+        }
         Launch(device, a.View, b.View, c.View, bias?.View ?? default, p, batch, algorithm);
     }
 
@@ -100,7 +112,7 @@ public static class MatMul
             device.Kernels.MatMulNaive(new Index3D(p.N, p.M, batch), a, b, c, bias, p);
             return;
         }
-        var profile = device.Profile;
+        var profile = device.Profile!;
         int groupX = profile.MatMulGroupX, groupY = profile.MatMulGroupY, tileK = profile.MatMulTileK;
         int tileM = MatMulKernels.RegisterBlock * groupY, tileN = MatMulKernels.RegisterBlock * groupX;
         long gridY = (p.M + tileM - 1) / tileM;

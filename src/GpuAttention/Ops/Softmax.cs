@@ -1,4 +1,5 @@
 using GpuAttention.Kernels;
+using GpuAttention.Kernels.Cpu;
 using GpuAttention.Runtime;
 using ILGPU;
 using ILGPU.Runtime;
@@ -25,6 +26,15 @@ public static class Softmax
             throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
         var (batch, heads, lq, lk) = AttentionShape.Of(x);
         using var resolved = (mask ?? AttentionMask.None).Resolve(x.Device, batch, heads, lq, lk, nameof(mask));
+        if (x.Device.IsManaged)
+        {
+            unsafe
+            {
+                CpuSoftmax.MaskedSoftmax(x.Pointer, y.Pointer, resolved.Host,
+                    new SoftmaxParams { Heads = heads, Lq = lq, Lk = lk, Scale = scale, Normalizer = (int)normalizer }, batch);
+            }
+            return;
+        }
         Launch(x.Device, x.View, y.View, resolved.Parameters, batch, heads, lq, lk, scale, normalizer);
     }
 
@@ -32,8 +42,9 @@ public static class Softmax
     internal static void Launch(ComputeDevice device, ArrayView<float> x, ArrayView<float> y, MaskParams mask,
         int batch, int heads, int lq, int lk, float scale, ScoreNormalizer normalizer)
     {
-        int groupSize = device.Profile.RowGroupSize;
-        bool cacheRow = ((long)lk + groupSize) * sizeof(float) <= device.Profile.SharedMemoryBytes;
+        var profile = device.Profile!;
+        int groupSize = profile.RowGroupSize;
+        bool cacheRow = ((long)lk + groupSize) * sizeof(float) <= profile.SharedMemoryBytes;
         var p = new SoftmaxParams
         {
             Heads = heads, Lq = lq, Lk = lk, Scale = scale,

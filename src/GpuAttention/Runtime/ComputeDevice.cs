@@ -7,14 +7,18 @@ using ILGPU.Runtime.OpenCL;
 namespace GpuAttention.Runtime;
 
 /// <summary>
-/// Owns an ILGPU context, one accelerator, its compiled kernels and the launch profile; every
-/// <see cref="DeviceTensor"/> lives on one. Chosen once: CUDA, then OpenCL, then the CPU accelerator,
-/// unless <see cref="EnvironmentVariable"/> or the caller names a kind.
+/// Where tensors live and ops run; every <see cref="DeviceTensor"/> lives on one. An accelerator device owns an
+/// ILGPU context, one accelerator, its compiled kernels and the launch profile; the managed CPU backend
+/// (<see cref="DeviceKind.Cpu"/>) owns nothing but its memory accounting. Chosen once: CUDA, then an OpenCL GPU,
+/// then the managed CPU backend, unless <see cref="EnvironmentVariable"/> or the caller names a kind.
 /// </summary>
 public sealed class ComputeDevice : IDisposable
 {
-    /// <summary>Names the device kind to use: <c>cuda</c>, <c>opencl</c> or <c>cpu</c>.</summary>
+    /// <summary>Names the device kind to use: <c>cuda</c>, <c>opencl</c>, <c>cpu</c> or <c>cpu-accelerator</c>.</summary>
     public const string EnvironmentVariable = "GPUATTENTION_DEVICE";
+
+    /// <summary>The device kind names <see cref="EnvironmentVariable"/> and the CLI accept.</summary>
+    public const string KindNames = "cuda, opencl, cpu, cpu-accelerator";
 
     /// <summary>
     /// The CPU accelerator's shape: warps of 4 (its warp intrinsics cost barriers, cheaper in small warps)
@@ -22,10 +26,11 @@ public sealed class ComputeDevice : IDisposable
     /// </summary>
     private static CPUDevice CpuAcceleratorShape => new(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 64, numMultiprocessors: 1);
 
-    private static readonly DeviceKind[] Preference = [DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.Cpu];
+    private static readonly DeviceKind[] Preference = [DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.Cpu, DeviceKind.CpuAccelerator];
 
-    private readonly Context context;
-    private readonly Lazy<KernelLibrary> kernels;
+    private readonly Context? context;
+    private readonly Accelerator? accelerator;
+    private readonly Lazy<KernelLibrary>? kernels;
     private long bytesAllocated;
     private long peakBytesAllocated;
     private bool disposed;
@@ -33,24 +38,35 @@ public sealed class ComputeDevice : IDisposable
     private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind, bool isCpu, LaunchProfile profile)
     {
         this.context = context;
-        Accelerator = accelerator;
+        this.accelerator = accelerator;
         Kind = kind;
         IsCpu = isCpu;
         Profile = profile;
+        Name = accelerator.Name;
         kernels = new Lazy<KernelLibrary>(() => new KernelLibrary(accelerator));
+    }
+
+    private ComputeDevice()
+    {
+        Kind = DeviceKind.Cpu;
+        IsCpu = true;
+        Name = ManagedCpuName;
     }
 
     /// <summary>The family of the accelerator in use.</summary>
     public DeviceKind Kind { get; }
 
-    /// <summary>True when the hardware is a CPU (the CPU accelerator, or an OpenCL CPU driver such as PoCL).</summary>
+    /// <summary>True when the hardware is a CPU (the managed backend, the CPU accelerator, or an OpenCL CPU driver such as PoCL).</summary>
     public bool IsCpu { get; }
 
-    /// <summary>The accelerator's name as its driver reports it.</summary>
-    public string Name => Accelerator.Name;
+    /// <summary>True for the managed CPU backend, which runs the ops as vectorised C# rather than ILGPU kernels.</summary>
+    public bool IsManaged => Kind == DeviceKind.Cpu;
 
-    /// <summary>Group sizes and tiles the ops launch with on this device.</summary>
-    public LaunchProfile Profile { get; }
+    /// <summary>The accelerator's name as its driver reports it, or the managed backend's instruction set and cores.</summary>
+    public string Name { get; }
+
+    /// <summary>Group sizes and tiles the ILGPU kernels launch with; null on the managed CPU backend, which launches none.</summary>
+    public LaunchProfile? Profile { get; }
 
     /// <summary>Bytes held by live tensors of this device, scratch buffers of ops included.</summary>
     public long BytesAllocated => Interlocked.Read(ref bytesAllocated);
@@ -58,24 +74,53 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>The most bytes held at once since creation or the last <see cref="ResetPeakBytes"/>.</summary>
     public long PeakBytesAllocated => Interlocked.Read(ref peakBytesAllocated);
 
-    internal Accelerator Accelerator { get; }
+    internal Accelerator Accelerator => accelerator ?? throw new InvalidOperationException(
+        "The managed CPU backend has no ILGPU accelerator; this op should have taken its managed path.");
 
-    internal KernelLibrary Kernels => kernels.Value;
+    internal KernelLibrary Kernels => (kernels ?? throw new InvalidOperationException(
+        "The managed CPU backend has no ILGPU kernels; this op should have taken its managed path.")).Value;
+
+    /// <summary>Hardware threads the managed CPU backend spreads an op over.</summary>
+    internal static int ManagedThreads => Environment.ProcessorCount;
+
+    private static string ManagedCpuName =>
+        $"Managed CPU ({GpuAttention.Kernels.Cpu.CpuFeatures.Description}, {ManagedThreads} threads)";
 
     /// <summary>
     /// Opens a device. <paramref name="kind"/> wins over <see cref="EnvironmentVariable"/>, which wins over
-    /// the preference order CUDA, OpenCL, CPU accelerator. <paramref name="profile"/> defaults to
-    /// <see cref="LaunchProfile.DefaultFor"/> the chosen device.
+    /// the preference order CUDA, OpenCL GPU, managed CPU backend. <paramref name="profile"/> (accelerators only)
+    /// defaults to <see cref="LaunchProfile.DefaultFor"/> the chosen device.
     /// </summary>
-    /// <exception cref="ArgumentException">The environment variable names no known kind, or the profile is invalid.</exception>
+    /// <exception cref="ArgumentException">
+    /// The environment variable names no known kind, the profile is invalid, or a profile is given for the managed CPU backend.
+    /// </exception>
     /// <exception cref="InvalidOperationException">The requested kind has no device here; the message lists those present.</exception>
     public static ComputeDevice Create(DeviceKind? kind = null, LaunchProfile? profile = null)
     {
         kind ??= KindFromEnvironment();
+        if (kind is { } requested && !Enum.IsDefined(requested))
+            throw new ArgumentOutOfRangeException(nameof(kind), kind, $"Unknown device kind; expected one of: {KindNames}.");
+        if (kind == DeviceKind.Cpu)
+            return CreateManaged(profile);
         var context = CreateContext();
+        (Device Device, DeviceKind Kind)? choice;
         try
         {
-            var (device, chosen) = Choose(context, kind);
+            choice = Choose(context, kind);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+        if (choice is null)
+        {
+            context.Dispose();
+            return CreateManaged(profile);
+        }
+        try
+        {
+            var (device, chosen) = choice.Value;
             var accelerator = device is CPUDevice cpu
                 ? cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel)
                 : device.CreateAccelerator(context);
@@ -98,13 +143,20 @@ public sealed class ComputeDevice : IDisposable
         }
     }
 
-    /// <summary>Lists every accelerator ILGPU sees, in preference order.</summary>
+    /// <summary>
+    /// Lists every device in preference order: the accelerators ILGPU sees and the managed CPU backend (whose
+    /// max group is its thread count and whose warp is its vector width in floats).
+    /// </summary>
     public static IReadOnlyList<DeviceInfo> ListDevices()
     {
         using var context = CreateContext();
+        var managed = new DeviceInfo(DeviceKind.Cpu, ManagedCpuName, (long)GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+            ManagedThreads, GpuAttention.Kernels.Cpu.CpuFeatures.VectorFloats, true);
         return context.Devices
             .Select(d => new DeviceInfo(KindOf(d), d.Name, d.MemorySize, d.MaxNumThreadsPerGroup, d.WarpSize, IsCpuDevice(d)))
+            .Append(managed)
             .OrderBy(d => Array.IndexOf(Preference, d.Kind))
+            .ThenBy(d => d.IsCpu)
             .ToList();
     }
 
@@ -127,14 +179,14 @@ public sealed class ComputeDevice : IDisposable
         return tensor;
     }
 
-    /// <summary>Waits for every launched kernel to finish.</summary>
-    public void Synchronize() => Accelerator.Synchronize();
+    /// <summary>Waits for every launched kernel to finish (the managed backend's ops finish before they return).</summary>
+    public void Synchronize() => accelerator?.Synchronize();
 
     /// <summary>Restarts <see cref="PeakBytesAllocated"/> from the bytes held now.</summary>
     public void ResetPeakBytes() => Interlocked.Exchange(ref peakBytesAllocated, BytesAllocated);
 
     /// <inheritdoc />
-    public override string ToString() => $"{Kind}: {Name}";
+    public override string ToString() => $"{KindName(Kind)}: {Name}";
 
     /// <inheritdoc />
     public void Dispose()
@@ -142,8 +194,8 @@ public sealed class ComputeDevice : IDisposable
         if (disposed)
             return;
         disposed = true;
-        Accelerator.Dispose();
-        context.Dispose();
+        accelerator?.Dispose();
+        context?.Dispose();
     }
 
     internal void TrackAllocation(long bytes)
@@ -162,34 +214,57 @@ public sealed class ComputeDevice : IDisposable
     private static Context CreateContext() =>
         Context.Create(builder => builder.Cuda().OpenCL().CPU(CpuAcceleratorShape).EnableAlgorithms());
 
-    private static (Device Device, DeviceKind Kind) Choose(Context context, DeviceKind? requested)
+    private static ComputeDevice CreateManaged(LaunchProfile? profile)
     {
-        var available = context.Devices.Select(d => (Device: d, Kind: KindOf(d))).ToList();
-        foreach (var kind in requested is { } only ? [only] : Preference)
-        {
-            var match = available.FirstOrDefault(d => d.Kind == kind);
-            if (match.Device is not null)
-                return match;
-        }
-        string present = string.Join(", ", available.Select(d => $"{d.Kind.ToString().ToLowerInvariant()} ({d.Device.Name})"));
-        throw new InvalidOperationException(
-            $"No {requested?.ToString().ToLowerInvariant() ?? "usable"} device is available. Devices present: {present}.");
+        if (profile is not null)
+            throw new ArgumentException(
+                "A launch profile applies to ILGPU devices (cuda, opencl, cpu-accelerator); the managed CPU backend launches no kernels.",
+                nameof(profile));
+        return new ComputeDevice();
     }
 
-    private static DeviceKind? KindFromEnvironment()
+    /// <summary>The requested kind's device (an error if absent), or by default a GPU; null when the managed backend should run.</summary>
+    private static (Device Device, DeviceKind Kind)? Choose(Context context, DeviceKind? requested)
     {
-        string? value = Environment.GetEnvironmentVariable(EnvironmentVariable);
-        if (string.IsNullOrWhiteSpace(value))
-            return null;
-        return value.Trim().ToLowerInvariant() switch
+        var available = context.Devices.Select(d => (Device: d, Kind: KindOf(d))).ToList();
+        if (requested is null)
         {
-            "cuda" => DeviceKind.Cuda,
-            "opencl" => DeviceKind.OpenCL,
-            "cpu" => DeviceKind.Cpu,
-            _ => throw new ArgumentException(
-                $"{EnvironmentVariable}='{value}' names no device kind; expected one of: cuda, opencl, cpu.", EnvironmentVariable),
-        };
+            var gpu = available.Where(d => !IsCpuDevice(d.Device)).OrderBy(d => Array.IndexOf(Preference, d.Kind)).FirstOrDefault();
+            return gpu.Device is null ? null : gpu;
+        }
+        var match = available.FirstOrDefault(d => d.Kind == requested);
+        if (match.Device is not null)
+            return match;
+        string present = string.Join(", ", available.Select(d => $"{KindName(d.Kind)} ({d.Device.Name})").Append($"{KindName(DeviceKind.Cpu)} ({ManagedCpuName})"));
+        throw new InvalidOperationException($"No {KindName(requested.Value)} device is available. Devices present: {present}.");
     }
+
+    /// <summary>The kind's name in <see cref="EnvironmentVariable"/> and on the command line.</summary>
+    public static string KindName(DeviceKind kind) => kind switch
+    {
+        DeviceKind.Cuda => "cuda",
+        DeviceKind.OpenCL => "opencl",
+        DeviceKind.Cpu => "cpu",
+        DeviceKind.CpuAccelerator => "cpu-accelerator",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"Unknown device kind; expected one of: {KindNames}."),
+    };
+
+    /// <summary>Parses a kind's name (<see cref="KindNames"/>, any case); null for null or blank.</summary>
+    /// <exception cref="ArgumentException">The name is none of <see cref="KindNames"/>; <paramref name="source"/> names where it came from.</exception>
+    public static DeviceKind? ParseKind(string? name, string source)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+            return null;
+        foreach (var kind in Preference)
+        {
+            if (string.Equals(KindName(kind), name.Trim(), StringComparison.OrdinalIgnoreCase))
+                return kind;
+        }
+        throw new ArgumentException($"{source}='{name}' names no device kind; expected one of: {KindNames}.", source);
+    }
+
+    private static DeviceKind? KindFromEnvironment() =>
+        ParseKind(Environment.GetEnvironmentVariable(EnvironmentVariable), EnvironmentVariable);
 
     private static bool IsCpuDevice(Device device) => device switch
     {
@@ -202,6 +277,6 @@ public sealed class ComputeDevice : IDisposable
     {
         CudaDevice => DeviceKind.Cuda,
         CLDevice => DeviceKind.OpenCL,
-        _ => DeviceKind.Cpu,
+        _ => DeviceKind.CpuAccelerator,
     };
 }

@@ -3,11 +3,15 @@ using ILGPU.Runtime;
 
 namespace GpuAttention.Runtime;
 
-/// <summary>A dense, row-major fp32 tensor in one device's memory.</summary>
-public sealed class DeviceTensor : IDisposable
+/// <summary>
+/// A dense, row-major fp32 tensor in one device's memory: an ILGPU buffer on an accelerator, aligned native
+/// memory on the managed CPU backend.
+/// </summary>
+public sealed unsafe class DeviceTensor : IDisposable
 {
     private readonly int[] shape;
     private MemoryBuffer1D<float, Stride1D.Dense>? buffer;
+    private HostBuffer? host;
 
     internal DeviceTensor(ComputeDevice device, int[] shape)
     {
@@ -24,7 +28,10 @@ public sealed class DeviceTensor : IDisposable
         Length = length;
         try
         {
-            buffer = device.Accelerator.Allocate1D<float>(length);
+            if (device.IsManaged)
+                host = new HostBuffer(length);
+            else
+                buffer = device.Accelerator.Allocate1D<float>(length);
         }
         catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
         {
@@ -47,9 +54,13 @@ public sealed class DeviceTensor : IDisposable
     public long Length { get; }
 
     /// <summary>True once disposed; a disposed tensor is rejected by every op.</summary>
-    public bool IsDisposed => buffer is null;
+    public bool IsDisposed => buffer is null && host is null;
 
+    /// <summary>The ILGPU view of an accelerator's tensor.</summary>
     internal ArrayView<float> View => (buffer ?? throw new ObjectDisposedException(nameof(DeviceTensor))).View;
+
+    /// <summary>The first element of a managed CPU backend's tensor.</summary>
+    internal float* Pointer => (host ?? throw new ObjectDisposedException(nameof(DeviceTensor))).Pointer;
 
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into the tensor.</summary>
     public void CopyFrom(ReadOnlySpan<float> data)
@@ -57,7 +68,10 @@ public sealed class DeviceTensor : IDisposable
         ThrowIfDisposed(nameof(data));
         if (data.Length != Length)
             throw new ArgumentException($"Expected {Length} elements for shape {ShapeText(shape)}, got {data.Length}.", nameof(data));
-        View.CopyFromCPU(data);
+        if (host is not null)
+            data.CopyTo(new Span<float>(Pointer, data.Length));
+        else
+            View.CopyFromCPU(data);
     }
 
     /// <summary>Copies the tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements), waiting for pending kernels.</summary>
@@ -67,7 +81,10 @@ public sealed class DeviceTensor : IDisposable
         if (destination.Length != Length)
             throw new ArgumentException($"Expected room for {Length} elements of shape {ShapeText(shape)}, got {destination.Length}.", nameof(destination));
         Device.Synchronize();
-        View.CopyToCPU(destination);
+        if (host is not null)
+            new ReadOnlySpan<float>(Pointer, destination.Length).CopyTo(destination);
+        else
+            View.CopyToCPU(destination);
     }
 
     /// <summary>Downloads the tensor into a new array.</summary>
@@ -84,7 +101,8 @@ public sealed class DeviceTensor : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        var owned = Interlocked.Exchange(ref buffer, null);
+        IDisposable? owned = Interlocked.Exchange(ref buffer, null);
+        owned ??= Interlocked.Exchange(ref host, null);
         if (owned is null)
             return;
         owned.Dispose();

@@ -43,7 +43,7 @@ public sealed record LaunchProfile(
     /// <summary>The profile a device uses unless told otherwise.</summary>
     public static LaunchProfile DefaultFor(DeviceKind kind, bool isCpu) => kind switch
     {
-        DeviceKind.Cpu => CpuAccelerator,
+        DeviceKind.CpuAccelerator => CpuAccelerator,
         DeviceKind.OpenCL when isCpu => OpenCLCpu,
         _ => Gpu,
     };

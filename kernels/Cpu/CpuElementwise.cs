@@ -1,0 +1,109 @@
+using System.Runtime.Intrinsics;
+
+namespace GpuAttention.Kernels.Cpu;
+
+/// <summary>The managed counterparts of <see cref="ElementwiseKernels"/>, same contracts.</summary>
+public static unsafe class CpuElementwise
+{
+    /// <summary>Elements per task of the streaming ops: small ones run inline.</summary>
+    private const int ChunkElements = 1 << 16;
+
+    /// <summary>y[i] = a[i] + b[i].</summary>
+    public static void Add(float* a, float* b, float* y, long length)
+    {
+        nint aAddress = (nint)a, bAddress = (nint)b, yAddress = (nint)y;
+        Chunks(length, (start, count) =>
+        {
+            float* pa = (float*)aAddress + start, pb = (float*)bAddress + start, py = (float*)yAddress + start;
+            int i = 0;
+            if (CpuFeatures.Vector256Paths)
+            {
+                for (; i + 8 <= count; i += 8)
+                    (Vector256.Load(pa + i) + Vector256.Load(pb + i)).Store(py + i);
+            }
+            for (; i < count; i++)
+                py[i] = pa[i] + pb[i];
+        });
+    }
+
+    /// <summary>y[i] = act(alpha·x[i]).</summary>
+    public static void ScaleActivate(float* x, float* y, long length, float alpha, int activation)
+    {
+        nint xAddress = (nint)x, yAddress = (nint)y;
+        Chunks(length, (start, count) =>
+        {
+            float* px = (float*)xAddress + start, py = (float*)yAddress + start;
+            int i = 0;
+            if (CpuFeatures.Vector256Paths)
+            {
+                var scale = Vector256.Create(alpha);
+                for (; i + 8 <= count; i += 8)
+                    CpuMath.Activate(Vector256.Load(px + i) * scale, activation).Store(py + i);
+            }
+            for (; i < count; i++)
+                py[i] = CpuMath.Activate(alpha * px[i], activation);
+        });
+    }
+
+    /// <summary>output[t, :] = table[tokens[t], :]·scale (token ids validated by the caller).</summary>
+    public static void EmbeddingGather(ReadOnlySpan<int> tokens, float* table, float* output, int width, float scale)
+    {
+        for (int t = 0; t < tokens.Length; t++)
+            CpuSoftmax.Scale(table + (long)tokens[t] * width, scale, output + (long)t * width, width);
+    }
+
+    /// <summary>
+    /// y = x + PE for rows of <paramref name="width"/>, row r at position firstPosition + r mod length; the encoding in
+    /// double precision, as <see cref="ElementwiseKernels.AddSinusoidalPositions"/> computes it.
+    /// </summary>
+    public static void AddSinusoidalPositions(float* x, float* y, int rows, int width, int length, int firstPosition)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            int position = firstPosition + r % length;
+            long row = (long)r * width;
+            for (int c = 0; c < width; c++)
+            {
+                double angle = position * Math.Exp(-(c - c % 2) * Math.Log(10000.0) / width);
+                y[row + c] = (float)(x[row + c] + (c % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle)));
+            }
+        }
+    }
+
+    /// <summary>x [batch, length, heads·d] → y [batch, heads, capacity, d] at rows firstRow ….</summary>
+    public static void SplitHeads(float* x, float* y, int batch, int length, int heads, int headDim, int capacity, int firstRow)
+    {
+        for (int b = 0; b < batch; b++)
+        for (int l = 0; l < length; l++)
+        for (int h = 0; h < heads; h++)
+        {
+            var source = new ReadOnlySpan<float>(x + ((long)b * length + l) * heads * headDim + (long)h * headDim, headDim);
+            source.CopyTo(new Span<float>(y + (((long)b * heads + h) * capacity + firstRow + l) * headDim, headDim));
+        }
+    }
+
+    /// <summary>x [batch, heads, length, d] → y [batch, length, heads·d].</summary>
+    public static void MergeHeads(float* x, float* y, int batch, int length, int heads, int headDim)
+    {
+        for (int b = 0; b < batch; b++)
+        for (int l = 0; l < length; l++)
+        for (int h = 0; h < heads; h++)
+        {
+            var source = new ReadOnlySpan<float>(x + (((long)b * heads + h) * length + l) * headDim, headDim);
+            source.CopyTo(new Span<float>(y + ((long)b * length + l) * heads * headDim + (long)h * headDim, headDim));
+        }
+    }
+
+    /// <summary>y[i, :] = x[sources[i], :] over rows of <paramref name="rowLength"/> floats.</summary>
+    public static void GatherRows(float* x, ReadOnlySpan<int> sources, float* y, long rowLength)
+    {
+        for (int i = 0; i < sources.Length; i++)
+            Buffer.MemoryCopy(x + sources[i] * rowLength, y + i * rowLength, rowLength * sizeof(float), rowLength * sizeof(float));
+    }
+
+    private static void Chunks(long length, Action<long, int> body)
+    {
+        int chunks = (int)((length + ChunkElements - 1) / ChunkElements);
+        CpuParallel.For(chunks, chunk => body((long)chunk * ChunkElements, (int)Math.Min(ChunkElements, length - (long)chunk * ChunkElements)));
+    }
+}

@@ -1,0 +1,86 @@
+using System.Runtime.Intrinsics;
+
+namespace GpuAttention.Kernels.Cpu;
+
+/// <summary>
+/// The managed layer norm, same contract as <see cref="LayerNormKernels.LayerNorm"/>: z = x (+ residual), sums over
+/// z − z[0] and the variance about the mean in a second pass, y = (z − mean)/√(var + ε)·gain + bias. y may be x.
+/// </summary>
+public static unsafe class CpuLayerNorm
+{
+    /// <summary>Normalises <paramref name="rows"/> rows of <paramref name="width"/>; <paramref name="residual"/> may be null.</summary>
+    public static void LayerNorm(float* x, float* residual, float* gain, float* bias, float* y, int rows, int width, float epsilon)
+    {
+        int rowsPerTask = Math.Max(1, 16384 / width);
+        int tasks = (rows + rowsPerTask - 1) / rowsPerTask;
+        nint xAddress = (nint)x, residualAddress = (nint)residual, gainAddress = (nint)gain, biasAddress = (nint)bias, yAddress = (nint)y;
+        CpuParallel.For(tasks, task =>
+        {
+            float* z = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, width);
+            int end = Math.Min(rows, (task + 1) * rowsPerTask);
+            for (int row = task * rowsPerTask; row < end; row++)
+            {
+                long offset = (long)row * width;
+                Row((float*)xAddress + offset, residualAddress == 0 ? null : (float*)residualAddress + offset,
+                    (float*)gainAddress, (float*)biasAddress, (float*)yAddress + offset, z, width, epsilon);
+            }
+        });
+    }
+
+    private static void Row(float* x, float* residual, float* gain, float* bias, float* y, float* z, int width, float epsilon)
+    {
+        float shift = x[0] + (residual != null ? residual[0] : 0f);
+        int j = 0;
+        float sum = 0f;
+        bool vector = CpuFeatures.Vector256Paths;
+        if (vector)
+        {
+            var shiftVector = Vector256.Create(shift);
+            var sums = Vector256<float>.Zero;
+            for (; j + 8 <= width; j += 8)
+            {
+                var value = Vector256.Load(x + j);
+                if (residual != null)
+                    value += Vector256.Load(residual + j);
+                value -= shiftVector;
+                value.Store(z + j);
+                sums += value;
+            }
+            sum = Vector256.Sum(sums);
+        }
+        for (; j < width; j++)
+        {
+            z[j] = x[j] + (residual != null ? residual[j] : 0f) - shift;
+            sum += z[j];
+        }
+        float mean = sum / width;
+
+        j = 0;
+        float squares = 0f;
+        if (vector)
+        {
+            var meanVector = Vector256.Create(mean);
+            var sums = Vector256<float>.Zero;
+            for (; j + 8 <= width; j += 8)
+            {
+                var d = Vector256.Load(z + j) - meanVector;
+                sums = CpuMicroKernel.MultiplyAdd(d, d, sums);
+            }
+            squares = Vector256.Sum(sums);
+        }
+        for (; j < width; j++)
+            squares += (z[j] - mean) * (z[j] - mean);
+        float inverseStd = 1f / MathF.Sqrt(squares / width + epsilon);
+
+        j = 0;
+        if (vector)
+        {
+            var meanVector = Vector256.Create(mean);
+            var scale = Vector256.Create(inverseStd);
+            for (; j + 8 <= width; j += 8)
+                CpuMicroKernel.MultiplyAdd((Vector256.Load(z + j) - meanVector) * scale, Vector256.Load(gain + j), Vector256.Load(bias + j)).Store(y + j);
+        }
+        for (; j < width; j++)
+            y[j] = (z[j] - mean) * inverseStd * gain[j] + bias[j];
+    }
+}

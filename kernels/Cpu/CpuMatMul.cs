@@ -1,0 +1,328 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace GpuAttention.Kernels.Cpu;
+
+/// <summary>
+/// The managed CPU matmul, same contract as <see cref="MatMulKernels"/>: C[b] = act(alpha·op(A[b])·op(B[b]) + beta·C[b] + bias).
+/// Blocked like BLIS/GotoBLAS: K in slices of at most <see cref="MaxDepth"/>; per slice op(B) is packed into panels of
+/// 16 columns (one panel, 16·kc floats, stays in L1 while the rows of A stream past it), and each task packs its
+/// <see cref="RowBlock"/> rows of op(A) (transposed or not, zero-padded to 6) once and runs
+/// <see cref="CpuMicroKernel.Tile"/> over every panel of its column range. A decoding step's products (M ≤
+/// <see cref="SkinnyRows"/>) skip the packing, which would cost as much as the product: they are dot products
+/// (B transposed, PyTorch's Linear layout) or row updates.
+/// </summary>
+public static unsafe class CpuMatMul
+{
+    /// <summary>Row count up to which a product runs as dot products / row updates instead of packed tiles.</summary>
+    public const int SkinnyRows = 4;
+
+    /// <summary>Deepest K slice: a 16-column panel of it (24 KB) fits L1 beside the tile.</summary>
+    public const int MaxDepth = 384;
+
+    /// <summary>Rows of op(A) a task packs at once (16 tiles; 144 KB at full depth, resident in L2).</summary>
+    public const int RowBlock = 16 * CpuMicroKernel.Rows;
+
+    private const int Columns = CpuMicroKernel.Columns;
+
+    /// <summary>Batch entries whose product is below this many multiply-adds run one per task rather than each spread over the cores.</summary>
+    private const long SmallProduct = 1 << 21;
+
+    /// <summary>Runs the whole batched product; returns when C is written.</summary>
+    public static void Multiply(float* a, float* b, float* c, float* bias, MatMulParams p, int batch)
+    {
+        long work = (long)p.M * p.N * p.K;
+        if (batch > 1 && work < SmallProduct)
+        {
+            nint aAddress = (nint)a, bAddress = (nint)b, cAddress = (nint)c, biasAddress = (nint)bias;
+            CpuParallel.For(batch, e => Entry((float*)aAddress + e * p.BatchStrideA, (float*)bAddress + e * p.BatchStrideB,
+                (float*)cAddress + e * p.BatchStrideC, (float*)biasAddress, p, parallel: false));
+            return;
+        }
+        for (int e = 0; e < batch; e++)
+            Entry(a + e * p.BatchStrideA, b + e * p.BatchStrideB, c + e * p.BatchStrideC, bias, p, parallel: true);
+    }
+
+    private static void Entry(float* a, float* b, float* c, float* bias, MatMulParams p, bool parallel)
+    {
+        if (p.M <= SkinnyRows)
+            Skinny(a, b, c, bias, p, parallel);
+        else
+            Blocked(a, b, c, bias, p, parallel);
+    }
+
+    private static void Blocked(float* a, float* b, float* c, float* bias, MatMulParams p, bool parallel)
+    {
+        int slices = (p.K + MaxDepth - 1) / MaxDepth;
+        int depth = (p.K + slices - 1) / slices;
+        int panels = (p.N + Columns - 1) / Columns;
+        int rowTiles = (p.M + CpuMicroKernel.Rows - 1) / CpuMicroKernel.Rows;
+        float* packedB = CpuWorkspace.Get(CpuWorkspace.Slot.PackedB, (long)panels * Columns * depth);
+
+        // Twice as many tasks as cores so uneven ones balance; split columns too when the rows are few.
+        int target = parallel ? 2 * CpuParallel.Threads : 1;
+        int rowChunks = Math.Min(rowTiles, target);
+        int columnChunks = Math.Min(panels, (target + rowChunks - 1) / rowChunks);
+        nint aAddress = (nint)a, bAddress = (nint)b, cAddress = (nint)c, biasAddress = (nint)bias, packedAddress = (nint)packedB;
+
+        for (int slice = 0; slice < slices; slice++)
+        {
+            int k0 = slice * depth, kc = Math.Min(depth, p.K - k0);
+            bool first = slice == 0, last = slice == slices - 1;
+            if (parallel)
+                CpuParallel.For(panels, panel => PackB((float*)bAddress, p, k0, kc, panel, (float*)packedAddress));
+            else
+                for (int panel = 0; panel < panels; panel++)
+                    PackB(b, p, k0, kc, panel, packedB);
+
+            void Task(int task)
+            {
+                int rowChunk = task / columnChunks, columnChunk = task % columnChunks;
+                int tile0 = Split(rowTiles, rowChunks, rowChunk), tile1 = Split(rowTiles, rowChunks, rowChunk + 1);
+                int panel0 = Split(panels, columnChunks, columnChunk), panel1 = Split(panels, columnChunks, columnChunk + 1);
+                RunTask((float*)aAddress, (float*)cAddress, (float*)biasAddress, (float*)packedAddress, p, k0, kc,
+                    first, last, tile0, tile1, panel0, panel1);
+            }
+            if (parallel)
+                CpuParallel.For(rowChunks * columnChunks, Task);
+            else
+                Task(0);
+        }
+    }
+
+    private static int Split(int total, int parts, int part) => (int)((long)total * part / parts);
+
+    private static void RunTask(float* a, float* c, float* bias, float* packedB, MatMulParams p, int k0, int kc,
+        bool first, bool last, int tile0, int tile1, int panel0, int panel1)
+    {
+        const int rows = CpuMicroKernel.Rows;
+        float* packedA = CpuWorkspace.Get(CpuWorkspace.Slot.PackedA, (long)RowBlock * kc);
+        float* tile = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, rows * Columns);
+        for (int blockTile = tile0; blockTile < tile1; blockTile += RowBlock / rows)
+        {
+            int blockTiles = Math.Min(RowBlock / rows, tile1 - blockTile);
+            int m0 = blockTile * rows;
+            PackA(a, p, k0, kc, m0, blockTiles * rows, packedA);
+            for (int panel = panel0; panel < panel1; panel++)
+            {
+                int n0 = panel * Columns;
+                float* bPanel = packedB + (long)panel * Columns * kc;
+                for (int t = 0; t < blockTiles; t++)
+                {
+                    int m = m0 + t * rows;
+                    CpuMicroKernel.Tile(kc, packedA + (long)t * rows * kc, kc, bPanel, Columns, tile, Columns, accumulate: false);
+                    Epilogue(tile, c, bias, p, m, n0, Math.Min(rows, p.M - m), Math.Min(Columns, p.N - n0), first, last);
+                }
+            }
+        }
+    }
+
+    /// <summary>Rows m0 … m0 + count − 1 of op(A), columns k0 … k0 + kc − 1, row-major with stride kc; rows past M are zeros.</summary>
+    private static void PackA(float* a, MatMulParams p, int k0, int kc, int m0, int count, float* packed)
+    {
+        for (int r = 0; r < count; r++)
+        {
+            float* row = packed + (long)r * kc;
+            int m = m0 + r;
+            if (m >= p.M)
+                new Span<float>(row, kc).Clear();
+            else if (p.TransA == 0)
+                new ReadOnlySpan<float>(a + (long)m * p.Lda + k0, kc).CopyTo(new Span<float>(row, kc));
+            else
+                for (int kk = 0; kk < kc; kk++)
+                    row[kk] = a[(long)(k0 + kk) * p.Lda + m];
+        }
+    }
+
+    /// <summary>Panel <paramref name="panel"/> of op(B)'s slice: kc rows of 16 contiguous columns, zero past N.</summary>
+    private static void PackB(float* b, MatMulParams p, int k0, int kc, int panel, float* packed)
+    {
+        int n0 = panel * Columns, width = Math.Min(Columns, p.N - n0);
+        float* destination = packed + (long)panel * Columns * kc;
+        if (p.TransB == 0)
+        {
+            for (int kk = 0; kk < kc; kk++)
+            {
+                float* source = b + (long)(k0 + kk) * p.Ldb + n0;
+                float* row = destination + kk * Columns;
+                if (width == Columns && CpuFeatures.Vector256Paths)
+                {
+                    Vector256.Load(source).Store(row);
+                    Vector256.Load(source + 8).Store(row + 8);
+                    continue;
+                }
+                for (int j = 0; j < Columns; j++)
+                    row[j] = j < width ? source[j] : 0f;
+            }
+            return;
+        }
+        for (int j = 0; j < Columns; j++)
+        {
+            if (j >= width)
+            {
+                for (int kk = 0; kk < kc; kk++)
+                    destination[kk * Columns + j] = 0f;
+                continue;
+            }
+            float* source = b + (long)(n0 + j) * p.Ldb + k0;
+            for (int kk = 0; kk < kc; kk++)
+                destination[kk * Columns + j] = source[kk];
+        }
+    }
+
+    /// <summary>
+    /// Folds a finished tile into C: the first K slice scales it by alpha and adds beta·C (C unread when beta is 0),
+    /// later slices add to C, and the last adds the bias and applies the activation.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Epilogue(float* tile, float* c, float* bias, MatMulParams p, int m0, int n0, int rows, int columns,
+        bool first, bool last)
+    {
+        bool vector = columns == Columns && CpuFeatures.Vector256Paths;
+        var alpha = Vector256.Create(p.Alpha);
+        var beta = Vector256.Create(p.Beta);
+        for (int r = 0; r < rows; r++)
+        {
+            float* target = c + (long)(m0 + r) * p.Ldc + n0;
+            float* source = tile + r * Columns;
+            if (vector)
+            {
+                for (int j = 0; j < Columns; j += 8)
+                {
+                    var value = Vector256.Load(source + j) * alpha;
+                    if (!first)
+                        value += Vector256.Load(target + j);
+                    else if (p.Beta != 0f)
+                        value = CpuMicroKernel.MultiplyAdd(beta, Vector256.Load(target + j), value);
+                    if (last)
+                    {
+                        if (p.HasBias != 0)
+                            value += Vector256.Load(bias + n0 + j);
+                        value = CpuMath.Activate(value, p.Activation);
+                    }
+                    value.Store(target + j);
+                }
+                continue;
+            }
+            for (int j = 0; j < columns; j++)
+            {
+                float value = p.Alpha * source[j];
+                if (!first)
+                    value += target[j];
+                else if (p.Beta != 0f)
+                    value += p.Beta * target[j];
+                if (last)
+                {
+                    if (p.HasBias != 0)
+                        value += bias[n0 + j];
+                    value = CpuMath.Activate(value, p.Activation);
+                }
+                target[j] = value;
+            }
+        }
+    }
+
+    /// <summary>M ≤ <see cref="SkinnyRows"/>: op(A)'s rows gathered once, then dot products or row updates over column chunks.</summary>
+    private static void Skinny(float* a, float* b, float* c, float* bias, MatMulParams p, bool parallel)
+    {
+        float* rows = CpuWorkspace.Get(CpuWorkspace.Slot.PackedA, (long)p.M * p.K);
+        for (int m = 0; m < p.M; m++)
+        {
+            for (int k = 0; k < p.K; k++)
+                rows[(long)m * p.K + k] = p.TransA == 0 ? a[(long)m * p.Lda + k] : a[(long)k * p.Lda + m];
+        }
+        const int chunk = 64;
+        int chunks = (p.N + chunk - 1) / chunk;
+        nint rowsAddress = (nint)rows, bAddress = (nint)b, cAddress = (nint)c, biasAddress = (nint)bias;
+        void Chunk(int index)
+        {
+            int n0 = index * chunk, n1 = Math.Min(p.N, n0 + chunk);
+            if (p.TransB != 0)
+                SkinnyDots((float*)rowsAddress, (float*)bAddress, (float*)cAddress, (float*)biasAddress, p, n0, n1);
+            else
+                SkinnyRowUpdates((float*)rowsAddress, (float*)bAddress, (float*)cAddress, (float*)biasAddress, p, n0, n1);
+        }
+        if (parallel)
+            CpuParallel.For(chunks, Chunk);
+        else
+            for (int index = 0; index < chunks; index++)
+                Chunk(index);
+    }
+
+    private static void SkinnyDots(float* rows, float* b, float* c, float* bias, MatMulParams p, int n0, int n1)
+    {
+        for (int n = n0; n < n1; n++)
+        {
+            float* column = b + (long)n * p.Ldb;
+            for (int m = 0; m < p.M; m++)
+                Store(c, bias, p, m, n, Dot(rows + (long)m * p.K, column, p.K));
+        }
+    }
+
+    private static void SkinnyRowUpdates(float* rows, float* b, float* c, float* bias, MatMulParams p, int n0, int n1)
+    {
+        int width = n1 - n0;
+        float* sums = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, (long)p.M * width);
+        new Span<float>(sums, p.M * width).Clear();
+        for (int k = 0; k < p.K; k++)
+        {
+            float* source = b + (long)k * p.Ldb + n0;
+            for (int m = 0; m < p.M; m++)
+                MultiplyAddRow(sums + m * width, rows[(long)m * p.K + k], source, width);
+        }
+        for (int m = 0; m < p.M; m++)
+        {
+            for (int j = 0; j < width; j++)
+                Store(c, bias, p, m, n0 + j, sums[m * width + j]);
+        }
+    }
+
+    private static void Store(float* c, float* bias, MatMulParams p, int m, int n, float dot)
+    {
+        float* target = c + (long)m * p.Ldc + n;
+        float value = p.Alpha * dot;
+        if (p.Beta != 0f)
+            value += p.Beta * *target;
+        if (p.HasBias != 0)
+            value += bias[n];
+        *target = CpuMath.Activate(value, p.Activation);
+    }
+
+    /// <summary>Σ x[i]·y[i] over four vector accumulators.</summary>
+    public static float Dot(float* x, float* y, int length)
+    {
+        int i = 0;
+        float sum = 0f;
+        if (CpuFeatures.Vector256Paths)
+        {
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i + 32 <= length; i += 32)
+            {
+                s0 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), s0);
+                s1 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i + 8), Vector256.Load(y + i + 8), s1);
+                s2 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i + 16), Vector256.Load(y + i + 16), s2);
+                s3 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i + 24), Vector256.Load(y + i + 24), s3);
+            }
+            for (; i + 8 <= length; i += 8)
+                s0 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), s0);
+            sum = Vector256.Sum(s0 + s1 + (s2 + s3));
+        }
+        for (; i < length; i++)
+            sum += x[i] * y[i];
+        return sum;
+    }
+
+    /// <summary>y[i] += s·x[i].</summary>
+    public static void MultiplyAddRow(float* y, float s, float* x, int length)
+    {
+        int i = 0;
+        if (CpuFeatures.Vector256Paths)
+        {
+            var scale = Vector256.Create(s);
+            for (; i + 8 <= length; i += 8)
+                CpuMicroKernel.MultiplyAdd(scale, Vector256.Load(x + i), Vector256.Load(y + i)).Store(y + i);
+        }
+        for (; i < length; i++)
+            y[i] += s * x[i];
+    }
+}
