@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace GpuAttention.Kernels.Cpu;
@@ -27,9 +28,11 @@ public static unsafe class CpuAttention
         nint qAddress = (nint)q, kAddress = (nint)k, vAddress = (nint)v, oAddress = (nint)o, lseAddress = (nint)logSumExp;
         CpuParallel.For(checked(batch * p.Heads * rowTiles), task =>
             QueryTile((float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,
-                task / rowTiles, task % rowTiles));
+                task / rowTiles, task % rowTiles),
+            CpuParallel.Worthwhile((long)batch * p.Heads * p.Lq * p.Lk * p.HeadDim));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QueryTile(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p,
         int headIndex, int rowTile)
     {
@@ -99,6 +102,7 @@ public static unsafe class CpuAttention
     /// Masks one row of a key tile's scores, folds it into the row's running max and sum, rescales the row's output
     /// when the max grew, and leaves the tile's weights P in place of the scores (zeros where hidden or padded).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void OnlineSoftmaxRow(float* s, float* output, ref float max, ref float sum, HostMask mask, AttentionParams p,
         int batch, int head, int i, int k0, int keys, int paddedKeys, int paddedDim)
     {
@@ -136,6 +140,7 @@ public static unsafe class CpuAttention
     }
 
     /// <summary>keysT[c·KeyTile + j] = K[j, c] for j &lt; keys; zero columns up to paddedKeys.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LoadKeysTransposed(float* source, float* keysT, int keys, int paddedKeys, int d)
     {
         for (int j = 0; j < keys; j++)
@@ -150,6 +155,7 @@ public static unsafe class CpuAttention
     }
 
     /// <summary>values[j·paddedDim + c] = V[j, c]; zeros in the padding rows and columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LoadValues(float* source, float* values, int keys, int paddedKeys, int d, int paddedDim)
     {
         for (int j = 0; j < paddedKeys; j++)

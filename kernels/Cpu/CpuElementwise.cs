@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace GpuAttention.Kernels.Cpu;
@@ -12,40 +13,45 @@ public static unsafe class CpuElementwise
     public static void Add(float* a, float* b, float* y, long length)
     {
         nint aAddress = (nint)a, bAddress = (nint)b, yAddress = (nint)y;
-        Chunks(length, (start, count) =>
-        {
-            float* pa = (float*)aAddress + start, pb = (float*)bAddress + start, py = (float*)yAddress + start;
-            int i = 0;
-            if (CpuFeatures.Vector256Paths)
-            {
-                for (; i + 8 <= count; i += 8)
-                    (Vector256.Load(pa + i) + Vector256.Load(pb + i)).Store(py + i);
-            }
-            for (; i < count; i++)
-                py[i] = pa[i] + pb[i];
-        });
+        Chunks(length, (start, count) => AddRange((float*)aAddress + start, (float*)bAddress + start, (float*)yAddress + start, count));
     }
 
     /// <summary>y[i] = act(alpha·x[i]).</summary>
     public static void ScaleActivate(float* x, float* y, long length, float alpha, int activation)
     {
         nint xAddress = (nint)x, yAddress = (nint)y;
-        Chunks(length, (start, count) =>
+        Chunks(length, (start, count) => ScaleActivateRange((float*)xAddress + start, (float*)yAddress + start, count, alpha, activation));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddRange(float* a, float* b, float* y, int count)
+    {
+        int i = 0;
+        if (CpuFeatures.Vector256Paths)
         {
-            float* px = (float*)xAddress + start, py = (float*)yAddress + start;
-            int i = 0;
-            if (CpuFeatures.Vector256Paths)
-            {
-                var scale = Vector256.Create(alpha);
-                for (; i + 8 <= count; i += 8)
-                    CpuMath.Activate(Vector256.Load(px + i) * scale, activation).Store(py + i);
-            }
-            for (; i < count; i++)
-                py[i] = CpuMath.Activate(alpha * px[i], activation);
-        });
+            for (; i + 8 <= count; i += 8)
+                (Vector256.Load(a + i) + Vector256.Load(b + i)).Store(y + i);
+        }
+        for (; i < count; i++)
+            y[i] = a[i] + b[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaleActivateRange(float* x, float* y, int count, float alpha, int activation)
+    {
+        int i = 0;
+        if (CpuFeatures.Vector256Paths)
+        {
+            var scale = Vector256.Create(alpha);
+            for (; i + 8 <= count; i += 8)
+                CpuMath.Activate(Vector256.Load(x + i) * scale, activation).Store(y + i);
+        }
+        for (; i < count; i++)
+            y[i] = CpuMath.Activate(alpha * x[i], activation);
     }
 
     /// <summary>output[t, :] = table[tokens[t], :]·scale (token ids validated by the caller).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void EmbeddingGather(ReadOnlySpan<int> tokens, float* table, float* output, int width, float scale)
     {
         for (int t = 0; t < tokens.Length; t++)
@@ -56,6 +62,7 @@ public static unsafe class CpuElementwise
     /// y = x + PE for rows of <paramref name="width"/>, row r at position firstPosition + r mod length; the encoding in
     /// double precision, as <see cref="ElementwiseKernels.AddSinusoidalPositions"/> computes it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddSinusoidalPositions(float* x, float* y, int rows, int width, int length, int firstPosition)
     {
         for (int r = 0; r < rows; r++)
@@ -71,6 +78,7 @@ public static unsafe class CpuElementwise
     }
 
     /// <summary>x [batch, length, heads·d] → y [batch, heads, capacity, d] at rows firstRow ….</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SplitHeads(float* x, float* y, int batch, int length, int heads, int headDim, int capacity, int firstRow)
     {
         for (int b = 0; b < batch; b++)
@@ -83,6 +91,7 @@ public static unsafe class CpuElementwise
     }
 
     /// <summary>x [batch, heads, length, d] → y [batch, length, heads·d].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MergeHeads(float* x, float* y, int batch, int length, int heads, int headDim)
     {
         for (int b = 0; b < batch; b++)

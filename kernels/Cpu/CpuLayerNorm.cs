@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace GpuAttention.Kernels.Cpu;
@@ -27,6 +28,7 @@ public static unsafe class CpuLayerNorm
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(float* x, float* residual, float* gain, float* bias, float* y, float* z, int width, float epsilon)
     {
         float shift = x[0] + (residual != null ? residual[0] : 0f);

@@ -36,11 +36,13 @@ public static unsafe class CpuMatMul
         {
             nint aAddress = (nint)a, bAddress = (nint)b, cAddress = (nint)c, biasAddress = (nint)bias;
             CpuParallel.For(batch, e => Entry((float*)aAddress + e * p.BatchStrideA, (float*)bAddress + e * p.BatchStrideB,
-                (float*)cAddress + e * p.BatchStrideC, (float*)biasAddress, p, parallel: false));
+                (float*)cAddress + e * p.BatchStrideC, (float*)biasAddress, p, parallel: false),
+                CpuParallel.Worthwhile(work * batch));
             return;
         }
+        bool parallel = CpuParallel.Worthwhile(work);
         for (int e = 0; e < batch; e++)
-            Entry(a + e * p.BatchStrideA, b + e * p.BatchStrideB, c + e * p.BatchStrideC, bias, p, parallel: true);
+            Entry(a + e * p.BatchStrideA, b + e * p.BatchStrideB, c + e * p.BatchStrideC, bias, p, parallel);
     }
 
     private static void Entry(float* a, float* b, float* c, float* bias, MatMulParams p, bool parallel)
@@ -92,6 +94,7 @@ public static unsafe class CpuMatMul
 
     private static int Split(int total, int parts, int part) => (int)((long)total * part / parts);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunTask(float* a, float* c, float* bias, float* packedB, MatMulParams p, int k0, int kc,
         bool first, bool last, int tile0, int tile1, int panel0, int panel1)
     {
@@ -118,6 +121,7 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>Rows m0 … m0 + count − 1 of op(A), columns k0 … k0 + kc − 1, row-major with stride kc; rows past M are zeros.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(float* a, MatMulParams p, int k0, int kc, int m0, int count, float* packed)
     {
         for (int r = 0; r < count; r++)
@@ -135,6 +139,7 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>Panel <paramref name="panel"/> of op(B)'s slice: kc rows of 16 contiguous columns, zero past N.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(float* b, MatMulParams p, int k0, int kc, int panel, float* packed)
     {
         int n0 = panel * Columns, width = Math.Min(Columns, p.N - n0);
@@ -249,6 +254,7 @@ public static unsafe class CpuMatMul
                 Chunk(index);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SkinnyDots(float* rows, float* b, float* c, float* bias, MatMulParams p, int n0, int n1)
     {
         for (int n = n0; n < n1; n++)
@@ -259,6 +265,7 @@ public static unsafe class CpuMatMul
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SkinnyRowUpdates(float* rows, float* b, float* c, float* bias, MatMulParams p, int n0, int n1)
     {
         int width = n1 - n0;
@@ -289,6 +296,7 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>Σ x[i]·y[i] over four vector accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(float* x, float* y, int length)
     {
         int i = 0;
@@ -313,6 +321,7 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>y[i] += s·x[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyAddRow(float* y, float s, float* x, int length)
     {
         int i = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace GpuAttention.Kernels.Cpu;
@@ -25,6 +26,7 @@ public static unsafe class CpuSoftmax
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(float* x, float* y, float* scores, HostMask mask, SoftmaxParams p, int row)
     {
         int i = row % p.Lq, head = row / p.Lq % p.Heads, batch = row / p.Lq / p.Heads;
@@ -69,6 +71,7 @@ public static unsafe class CpuSoftmax
     }
 
     /// <summary>s[j] = scale·x[j] + additive[j]; returns max s and whether any s is NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float ScaleAndMax(float* x, float* additive, float scale, float* s, int count, out bool nan)
     {
         int j = 0;
@@ -102,6 +105,7 @@ public static unsafe class CpuSoftmax
     }
 
     /// <summary>s[j] = e^(s[j] − max) in place; returns Σ s[j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ExpShifted(float* s, float max, int count)
     {
         int j = 0;
@@ -128,6 +132,7 @@ public static unsafe class CpuSoftmax
     }
 
     /// <summary>y[j] = factor·x[j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scale(float* x, float factor, float* y, int count)
     {
         int j = 0;

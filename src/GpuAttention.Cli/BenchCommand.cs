@@ -28,7 +28,7 @@ internal static class BenchCommand
             bool allPassed = true;
             AnsiConsole.Status().Start("starting", status =>
             {
-                foreach (var c in Cases(smallSizes: device.IsCpu))
+                foreach (var c in Cases(device))
                 {
                     status.Status($"{c.Kernel} {c.Shape}: checking");
                     double error = c.Check(device);
@@ -45,8 +45,9 @@ internal static class BenchCommand
                         ok ? $"{ms:F3}" : "-", ok ? $"{c.Work / (ms * 1e-3) / 1e9:F2} {c.Unit}" : "-");
                 }
             });
-            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(device.ToString())}[/]" +
-                (device.IsCpu ? " — CPU hardware running GPU kernels: small sizes; these figures say nothing about a GPU." : ""));
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(device.ToString())}[/]" + (SmallSizes(device)
+                ? " — CPU hardware running GPU kernels: small sizes; these figures say nothing about a GPU."
+                : device.IsManaged ? " — the managed CPU backend; benchmarks/ compares it with ONNX Runtime." : ""));
             AnsiConsole.Write(table);
             return allPassed ? 0 : 1;
         });
@@ -81,22 +82,27 @@ internal static class BenchCommand
         return clock.Elapsed.TotalMilliseconds / iterations;
     }
 
-    private static IEnumerable<Case> Cases(bool smallSizes)
+    /// <summary>GPU kernels on CPU hardware (ILGPU's simulator, PoCL) get small problems; a GPU and the managed backend full ones.</summary>
+    private static bool SmallSizes(ComputeDevice device) => device.IsCpu && !device.IsManaged;
+
+    private static IEnumerable<Case> Cases(ComputeDevice device)
     {
-        bool gpu = !smallSizes;
-        foreach (var (m, n, k) in gpu ? [(1024, 1024, 1024), (2048, 2048, 2048), (512, 2048, 512)] : new[] { (128, 128, 128) })
-        foreach (var algorithm in new[] { MatMulAlgorithm.Naive, MatMulAlgorithm.Tiled })
-            yield return new Case($"matmul {algorithm.ToString().ToLowerInvariant()}", $"{m}×{n}×{k}",
+        bool gpu = !device.IsCpu, full = !SmallSizes(device);
+        // The managed backend has one matmul; the ILGPU kernels compare their two.
+        var algorithms = device.IsManaged ? [MatMulAlgorithm.Auto] : new[] { MatMulAlgorithm.Naive, MatMulAlgorithm.Tiled };
+        foreach (var (m, n, k) in full ? [(1024, 1024, 1024), (2048, 2048, 2048), (512, 2048, 512)] : new[] { (128, 128, 128) })
+        foreach (var algorithm in algorithms)
+            yield return new Case(algorithm == MatMulAlgorithm.Auto ? "matmul" : $"matmul {algorithm.ToString().ToLowerInvariant()}", $"{m}×{n}×{k}",
                 d => CheckMatMul(d, algorithm), d => PrepareMatMul(d, m, n, k, algorithm), 2.0 * m * n * k, "GFLOP/s");
 
-        var (rows, cols) = gpu ? (8192, 1024) : (64, 512);
+        var (rows, cols) = full ? (8192, 1024) : (64, 512);
         yield return new Case("softmax causal", $"{rows}×{cols}", CheckSoftmax, d => PrepareSoftmax(d, rows, cols),
             2.0 * rows * cols * sizeof(float), "GB/s");
         yield return new Case("layer norm + residual", $"{rows}×{cols}", CheckLayerNorm, d => PrepareLayerNorm(d, rows, cols),
             4.0 * rows * cols * sizeof(float), "GB/s");
 
-        var (batch, heads) = gpu ? (4, 8) : (1, 2);
-        foreach (int length in gpu ? [1024, 4096] : new[] { 128 })
+        var (batch, heads) = gpu ? (4, 8) : full ? (1, 8) : (1, 2);
+        foreach (int length in gpu ? [1024, 4096] : full ? [256, 1024] : new[] { 128 })
         foreach (int headDim in gpu ? [64, 128] : new[] { 64 })
         foreach (bool causal in new[] { false, true })
         foreach (bool fused in new[] { true, false })
