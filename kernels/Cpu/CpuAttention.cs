@@ -5,165 +5,301 @@ namespace GpuAttention.Kernels.Cpu;
 
 /// <summary>
 /// The managed fused attention, same contract as <see cref="AttentionKernels.FlashForward"/>: O = softmax(scale·Q·Kᵀ + mask)·V
-/// without an Lq×Lk buffer. One task per (batch, head, tile of <see cref="RowTile"/> query rows); a task keeps its
-/// scaled queries, running max/sum and output rows in its workspace (~70 KB at d = 64, resident in L2) and streams
-/// <see cref="KeyTile"/> keys at a time: S = Q·Kᵀ and O += P·V run on <see cref="CpuMicroKernel.Tile"/>, the online
-/// softmax rescales O only when a row's max grows. Keys outside the tile's causal / sliding window or past the batch
-/// row's valid length are never read. Fully masked rows get zeros and a −∞ log-sum-exp; NaN spreads over its row.
+/// without an Lq×Lk buffer. One task per (batch, head, tile of <see cref="RowTile"/> query rows). A task transposes its
+/// scaled queries once, then streams <see cref="KeyTile"/> keys at a time and keeps the tile's scores transposed,
+/// Sᵀ = K·Qᵀ [keys × queries]: K is read where it lies, the online softmax runs down the key rows with one vector
+/// covering many queries (no horizontal reductions), and O += P·V reads P column-wise straight from Sᵀ and V where it
+/// lies — both products on <see cref="CpuMicroKernel"/>. O is rescaled only for queries whose max grew. Key tiles
+/// outside the tile's causal / sliding window or past the batch row's valid length are never read; tiles wholly
+/// inside skip the mask. Decoding steps (Lq ≤ <see cref="DirectRows"/>) take a row at a time instead: a tile would be
+/// almost all padding. Fully masked rows get zeros and a −∞ log-sum-exp; NaN spreads over its row.
 /// </summary>
 public static unsafe class CpuAttention
 {
-    /// <summary>Query rows per task (a multiple of the micro-kernel's 6 rows).</summary>
-    public const int RowTile = 8 * CpuMicroKernel.Rows;
+    /// <summary>Query rows per task: a multiple of every micro-kernel shape (6 or 8 rows, 16 or 32 columns).</summary>
+    public const int RowTile = 96;
 
-    /// <summary>Keys per streamed step (a multiple of the micro-kernel's 16 columns).</summary>
-    public const int KeyTile = 4 * CpuMicroKernel.Columns;
+    /// <summary>Keys per streamed step.</summary>
+    public const int KeyTile = 64;
 
-    private const int Columns = CpuMicroKernel.Columns;
+    /// <summary>Query lengths up to this run row by row (decoding steps).</summary>
+    public const int DirectRows = 4;
 
-    /// <summary>Runs every (batch, head, query tile) task; returns when O (and the log-sum-exp) is written.</summary>
+    /// <summary>Runs every task; returns when O (and the log-sum-exp) is written.</summary>
     public static void FlashForward(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p, int batch)
     {
-        int rowTiles = (p.Lq + RowTile - 1) / RowTile;
         nint qAddress = (nint)q, kAddress = (nint)k, vAddress = (nint)v, oAddress = (nint)o, lseAddress = (nint)logSumExp;
+        bool parallel = CpuParallel.Worthwhile((long)batch * p.Heads * p.Lq * p.Lk * p.HeadDim);
+        if (p.Lq <= DirectRows)
+        {
+            CpuParallel.For(checked(batch * p.Heads * p.Lq), task =>
+                QueryRow((float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,
+                    task / p.Lq, task % p.Lq), parallel);
+            return;
+        }
+        int rowTiles = (p.Lq + RowTile - 1) / RowTile;
         CpuParallel.For(checked(batch * p.Heads * rowTiles), task =>
             QueryTile((float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,
-                task / rowTiles, task % rowTiles),
-            CpuParallel.Worthwhile((long)batch * p.Heads * p.Lq * p.Lk * p.HeadDim));
+                task / rowTiles, task % rowTiles), parallel);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void QueryTile(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p,
         int headIndex, int rowTile)
     {
-        int d = p.HeadDim, paddedDim = (d + Columns - 1) / Columns * Columns;
+        int rowsPerTile = CpuMicroKernel.Rows, columns = CpuMicroKernel.Columns;
+        int d = p.HeadDim, paddedDim = RoundUp(d, columns);
         int head = headIndex % p.Heads, batch = headIndex / p.Heads;
         int qBegin = rowTile * RowTile, rows = Math.Min(RowTile, p.Lq - qBegin);
-        int blocks = (rows + CpuMicroKernel.Rows - 1) / CpuMicroKernel.Rows;
+        // Queries are Sᵀ's columns (multiples of the micro-kernel's columns) and O's rows (multiples of its rows).
+        int width = RoundUp(rows, rowsPerTile * columns / Gcd(rowsPerTile, columns));
         long qBase = (long)headIndex * p.Lq * d, kvBase = (long)headIndex * p.KeyCapacity * d;
 
-        float* queries = CpuWorkspace.Get(CpuWorkspace.Slot.Tile,
-            (long)RowTile * d + (long)d * KeyTile + RowTile * KeyTile + (long)KeyTile * paddedDim + (long)RowTile * paddedDim + 2 * RowTile);
-        float* keysT = queries + RowTile * d;                 // [d][KeyTile]
-        float* scores = keysT + d * KeyTile;                  // [RowTile][KeyTile]
-        float* values = scores + RowTile * KeyTile;           // [KeyTile][paddedDim]
-        float* output = values + KeyTile * paddedDim;         // [RowTile][paddedDim]
-        float* rowMax = output + RowTile * paddedDim;
-        float* rowSum = rowMax + RowTile;
+        float* queriesT = CpuWorkspace.Get(CpuWorkspace.Slot.Tile,
+            (long)d * width + (long)KeyTile * width + (long)RowTile * paddedDim + (long)KeyTile * Math.Max(paddedDim, d) + 3L * width);
+        float* scoresT = queriesT + d * width;              // [KeyTile][width]
+        float* output = scoresT + KeyTile * width;          // [width ≤ RowTile][paddedDim]
+        float* staged = output + RowTile * paddedDim;       // keys or values padded to whole micro-tiles
+        float* runningMax = staged + KeyTile * Math.Max(paddedDim, d);
+        float* runningSum = runningMax + width;
+        float* rescale = runningSum + width;
 
-        for (int r = 0; r < blocks * CpuMicroKernel.Rows; r++)
+        for (int c = 0; c < d; c++)
         {
-            if (r < rows)
-                CpuSoftmax.Scale(q + qBase + (long)(qBegin + r) * d, p.Scale, queries + r * d, d);
-            else
-                new Span<float>(queries + r * d, d).Clear();
-            new Span<float>(output + r * paddedDim, paddedDim).Clear();
-            rowMax[r] = float.NegativeInfinity;
-            rowSum[r] = 0f;
+            float* column = queriesT + c * width;
+            for (int r = 0; r < width; r++)
+                column[r] = r < rows ? q[qBase + (long)(qBegin + r) * d + c] * p.Scale : 0f;
         }
+        new Span<float>(output, width * paddedDim).Clear();
+        new Span<float>(runningMax, width).Fill(float.NegativeInfinity);
+        new Span<float>(runningSum, width).Clear();
 
         int validLength = mask.ValidLengths?[batch] ?? p.Lk;
         int keyBegin = MaskWindow.Begin(qBegin, p.Lq, p.Lk, mask.WindowLeft);
         int keyEnd = MaskWindow.End(qBegin + rows - 1, p.Lq, p.Lk, mask.WindowRight, validLength);
         for (int k0 = keyBegin; k0 < keyEnd; k0 += KeyTile)
         {
-            int keys = Math.Min(KeyTile, keyEnd - k0), paddedKeys = (keys + Columns - 1) / Columns * Columns;
-            LoadKeysTransposed(k + kvBase + (long)k0 * d, keysT, keys, paddedKeys, d);
-            for (int block = 0; block < blocks; block++)
+            int keys = Math.Min(KeyTile, keyEnd - k0), paddedKeys = RoundUp(keys, rowsPerTile);
+            float* keyRows = k + kvBase + (long)k0 * d;
+            for (int j = 0; j < paddedKeys; j += rowsPerTile)
             {
-                int r = block * CpuMicroKernel.Rows;
-                for (int j = 0; j < paddedKeys; j += Columns)
-                    CpuMicroKernel.Tile(d, queries + r * d, d, keysT + j, KeyTile, scores + r * KeyTile + j, KeyTile, accumulate: false);
+                float* block = keyRows + (long)j * d;
+                if (j + rowsPerTile > keys)
+                    block = Stage(block, keys - j, rowsPerTile, d, d, staged);
+                for (int c = 0; c < width; c += columns)
+                    CpuMicroKernel.Tile(d, block, d, queriesT + c, width, scoresT + j * width + c, width, accumulate: false);
             }
+            bool wholeTileVisible = mask.Additive == null
+                && MaskWindow.Begin(qBegin + rows - 1, p.Lq, p.Lk, mask.WindowLeft) <= k0
+                && MaskWindow.End(qBegin, p.Lq, p.Lk, mask.WindowRight, validLength) >= k0 + keys;
+            if (!wholeTileVisible)
+                ApplyMask(scoresT, width, mask, p, batch, head, qBegin, rows, k0, keys);
+            for (int j = keys; j < paddedKeys; j++)
+                new Span<float>(scoresT + j * width, width).Fill(float.NegativeInfinity);
+
+            OnlineSoftmax(scoresT, width, paddedKeys, runningMax, runningSum, rescale);
             for (int r = 0; r < rows; r++)
-                OnlineSoftmaxRow(scores + r * KeyTile, output + r * paddedDim, ref rowMax[r], ref rowSum[r], mask, p,
-                    batch, head, qBegin + r, k0, keys, paddedKeys, paddedDim);
-            LoadValues(v + kvBase + (long)k0 * d, values, keys, paddedKeys, d, paddedDim);
-            for (int block = 0; block < blocks; block++)
             {
-                int r = block * CpuMicroKernel.Rows;
-                for (int c = 0; c < paddedDim; c += Columns)
-                    CpuMicroKernel.Tile(paddedKeys, scores + r * KeyTile, KeyTile, values + c, paddedDim, output + r * paddedDim + c,
+                if (rescale[r] != 1f)
+                    CpuSoftmax.Scale(output + r * paddedDim, rescale[r], output + r * paddedDim, paddedDim);
+            }
+
+            float* valueRows = v + kvBase + (long)k0 * d;
+            nint valueStride = d;
+            if (paddedKeys != keys || paddedDim != d)
+            {
+                valueRows = Stage(valueRows, keys, paddedKeys, d, paddedDim, staged);
+                valueStride = paddedDim;
+            }
+            for (int r = 0; r < rows; r += rowsPerTile)
+            {
+                for (int c = 0; c < paddedDim; c += columns)
+                    CpuMicroKernel.Tile(paddedKeys, scoresT + r, 1, width, valueRows + c, valueStride, output + r * paddedDim + c,
                         paddedDim, accumulate: true);
             }
         }
 
         for (int r = 0; r < rows; r++)
         {
-            long row = qBase + (long)(qBegin + r) * d;
-            float total = rowSum[r];
-            CpuSoftmax.Scale(output + r * paddedDim, total == 0f ? 0f : 1f / total, o + row, d);
+            float total = runningSum[r];
+            CpuSoftmax.Scale(output + r * paddedDim, total == 0f ? 0f : 1f / total, o + qBase + (long)(qBegin + r) * d, d);
             if (logSumExp != null)
-                logSumExp[(long)headIndex * p.Lq + qBegin + r] = total == 0f ? float.NegativeInfinity : rowMax[r] + MathF.Log(total);
+                logSumExp[(long)headIndex * p.Lq + qBegin + r] = total == 0f ? float.NegativeInfinity : runningMax[r] + MathF.Log(total);
         }
     }
 
     /// <summary>
-    /// Masks one row of a key tile's scores, folds it into the row's running max and sum, rescales the row's output
-    /// when the max grew, and leaves the tile's weights P in place of the scores (zeros where hidden or padded).
+    /// Hides Sᵀ entries outside each query's window / valid length (−∞) and adds the additive mask. Walks key rows:
+    /// the queries that see key j form one contiguous run (i'  − left ≤ j ≤ i' + right), so the rest are two vector fills.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void OnlineSoftmaxRow(float* s, float* output, ref float max, ref float sum, HostMask mask, AttentionParams p,
-        int batch, int head, int i, int k0, int keys, int paddedKeys, int paddedDim)
+    private static void ApplyMask(float* scoresT, int width, HostMask mask, AttentionParams p, int batch, int head, int qBegin,
+        int rows, int k0, int keys)
     {
-        var (begin, end) = mask.VisibleKeys(batch, i, p.Lq, p.Lk);
-        int first = Math.Clamp(begin - k0, 0, keys), last = Math.Clamp(end - k0, first, keys);
-        for (int j = 0; j < first; j++)
-            s[j] = float.NegativeInfinity;
-        for (int j = last; j < paddedKeys; j++)
-            s[j] = float.NegativeInfinity;
-        float* additive = mask.AdditiveRow(batch, head, i, p.Lk);
-        if (additive != null)
-        {
-            for (int j = first; j < last; j++)
-                s[j] += additive[k0 + j];
-        }
-        float tileMax = float.NegativeInfinity;
-        bool nan = false;
-        for (int j = first; j < last; j++)
-        {
-            tileMax = MathF.Max(tileMax, s[j]);
-            nan |= float.IsNaN(s[j]);
-        }
-        float newMax = nan ? float.NaN : MathF.Max(max, tileMax);
-        if (newMax == float.NegativeInfinity)
-        {
-            new Span<float>(s, paddedKeys).Clear();
-            return;
-        }
-        float tileSum = CpuSoftmax.ExpShifted(s, newMax, paddedKeys);
-        float rescale = max == float.NegativeInfinity ? 0f : MathF.Exp(max - newMax);
-        if (rescale != 1f)
-            CpuSoftmax.Scale(output, rescale, output, paddedDim);
-        sum = sum * rescale + tileSum;
-        max = newMax;
-    }
-
-    /// <summary>keysT[c·KeyTile + j] = K[j, c] for j &lt; keys; zero columns up to paddedKeys.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void LoadKeysTransposed(float* source, float* keysT, int keys, int paddedKeys, int d)
-    {
+        int validLength = mask.ValidLengths?[batch] ?? p.Lk;
+        long offset = (long)p.Lk - p.Lq;
         for (int j = 0; j < keys; j++)
         {
-            float* key = source + (long)j * d;
-            for (int c = 0; c < d; c++)
-                keysT[c * KeyTile + j] = key[c];
+            int key = k0 + j;
+            var row = new Span<float>(scoresT + (long)j * width, rows);
+            if (key >= validLength)
+            {
+                row.Fill(float.NegativeInfinity);
+                continue;
+            }
+            int first = (int)Math.Clamp(key - offset - mask.WindowRight - qBegin, 0, rows);
+            int last = (int)Math.Clamp(key - offset + mask.WindowLeft - qBegin + 1, first, rows);
+            row[..first].Fill(float.NegativeInfinity);
+            row[last..].Fill(float.NegativeInfinity);
+            if (mask.Additive == null)
+                continue;
+            for (int r = first; r < last; r++)
+                row[r] += mask.AdditiveRow(batch, head, qBegin + r, p.Lk)[key];
         }
-        for (int c = 0; c < d; c++)
-            for (int j = keys; j < paddedKeys; j++)
-                keysT[c * KeyTile + j] = 0f;
     }
 
-    /// <summary>values[j·paddedDim + c] = V[j, c]; zeros in the padding rows and columns.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void LoadValues(float* source, float* values, int keys, int paddedKeys, int d, int paddedDim)
+    /// <summary>
+    /// Folds a tile of Sᵀ into each query's running max and sum, leaving the weights P = e^(s − max) in its place and
+    /// each query's rescale factor for O (1 when the max did not move). A NaN score makes its query's max NaN, which
+    /// then spreads to its weights, sum and output. One vector covers 16 (AVX-512) or 8 queries.
+    /// </summary>
+    private static void OnlineSoftmax(float* scoresT, int width, int keys, float* runningMax, float* runningSum, float* rescale)
     {
-        for (int j = 0; j < paddedKeys; j++)
+        if (CpuFeatures.Vector512Paths)
+            OnlineSoftmax512(scoresT, width, keys, runningMax, runningSum, rescale);
+        else
+            OnlineSoftmax256(scoresT, width, keys, runningMax, runningSum, rescale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OnlineSoftmax256(float* scoresT, int width, int keys, float* runningMax, float* runningSum, float* rescale)
+    {
+        int lanes = Vector256<float>.Count;
+        var negativeInfinity = Vector256.Create(float.NegativeInfinity);
+        for (int r = 0; r < width; r += lanes)
         {
-            float* row = values + j * paddedDim;
-            if (j < keys)
-                new ReadOnlySpan<float>(source + (long)j * d, d).CopyTo(new Span<float>(row, d));
-            new Span<float>(row + (j < keys ? d : 0), j < keys ? paddedDim - d : paddedDim).Clear();
+            var tileMax = negativeInfinity;
+            var nan = Vector256<float>.Zero;
+            for (int j = 0; j < keys; j++)
+            {
+                var s = Vector256.Load(scoresT + j * width + r);
+                tileMax = Vector256.Max(tileMax, s);
+                nan |= ~Vector256.Equals(s, s);
+            }
+            var oldMax = Vector256.Load(runningMax + r);
+            var newMax = Vector256.ConditionalSelect(nan | ~Vector256.Equals(oldMax, oldMax), Vector256.Create(float.NaN),
+                Vector256.Max(oldMax, tileMax));
+            // A query that has seen no visible key yet keeps max −∞: shift by 0 so its weights are e^−∞ = 0, not NaN.
+            var shift = Vector256.ConditionalSelect(Vector256.Equals(newMax, negativeInfinity), Vector256<float>.Zero, newMax);
+            var sum = Vector256<float>.Zero;
+            for (int j = 0; j < keys; j++)
+            {
+                float* row = scoresT + j * width + r;
+                var weight = CpuMath.Exp(Vector256.Load(row) - shift);
+                weight.Store(row);
+                sum += weight;
+            }
+            var factor = CpuMath.Exp(oldMax - shift);
+            (Vector256.Load(runningSum + r) * factor + sum).Store(runningSum + r);
+            newMax.Store(runningMax + r);
+            factor.Store(rescale + r);
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OnlineSoftmax512(float* scoresT, int width, int keys, float* runningMax, float* runningSum, float* rescale)
+    {
+        int lanes = Vector512<float>.Count;
+        var negativeInfinity = Vector512.Create(float.NegativeInfinity);
+        for (int r = 0; r < width; r += lanes)
+        {
+            var tileMax = negativeInfinity;
+            var nan = Vector512<float>.Zero;
+            for (int j = 0; j < keys; j++)
+            {
+                var s = Vector512.Load(scoresT + j * width + r);
+                tileMax = Vector512.Max(tileMax, s);
+                nan |= ~Vector512.Equals(s, s);
+            }
+            var oldMax = Vector512.Load(runningMax + r);
+            var newMax = Vector512.ConditionalSelect(nan | ~Vector512.Equals(oldMax, oldMax), Vector512.Create(float.NaN),
+                Vector512.Max(oldMax, tileMax));
+            // A query that has seen no visible key yet keeps max −∞: shift by 0 so its weights are e^−∞ = 0, not NaN.
+            var shift = Vector512.ConditionalSelect(Vector512.Equals(newMax, negativeInfinity), Vector512<float>.Zero, newMax);
+            var sum = Vector512<float>.Zero;
+            for (int j = 0; j < keys; j++)
+            {
+                float* row = scoresT + j * width + r;
+                var weight = CpuMath.Exp(Vector512.Load(row) - shift);
+                weight.Store(row);
+                sum += weight;
+            }
+            var factor = CpuMath.Exp(oldMax - shift);
+            (Vector512.Load(runningSum + r) * factor + sum).Store(runningSum + r);
+            newMax.Store(runningMax + r);
+            factor.Store(rescale + r);
+        }
+    }
+
+    /// <summary>
+    /// Copies <paramref name="count"/> rows of <paramref name="width"/> floats into rows of <paramref name="stride"/>,
+    /// zero-filling up to <paramref name="paddedRows"/> rows and the stride: whole micro-tiles without reading past the data.
+    /// </summary>
+    private static float* Stage(float* source, int count, int paddedRows, int width, int stride, float* staged)
+    {
+        for (int j = 0; j < paddedRows; j++)
+        {
+            float* row = staged + (long)j * stride;
+            int copied = j < count ? width : 0;
+            if (copied > 0)
+                new ReadOnlySpan<float>(source + (long)j * width, width).CopyTo(new Span<float>(row, width));
+            new Span<float>(row + copied, stride - copied).Clear();
+        }
+        return staged;
+    }
+
+    /// <summary>One query row over all its visible keys: dot products, softmax over the row, then Σ p·v.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void QueryRow(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p,
+        int headIndex, int i)
+    {
+        int d = p.HeadDim, head = headIndex % p.Heads, batch = headIndex / p.Heads;
+        long kvBase = (long)headIndex * p.KeyCapacity * d;
+        float* output = o + ((long)headIndex * p.Lq + i) * d;
+        var (begin, end) = mask.VisibleKeys(batch, i, p.Lq, p.Lk);
+        int count = Math.Max(0, end - begin);
+        float* query = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, d + (long)count);
+        float* weights = query + d;
+        CpuSoftmax.Scale(q + ((long)headIndex * p.Lq + i) * d, p.Scale, query, d);
+        float* additive = mask.AdditiveRow(batch, head, i, p.Lk);
+        float max = float.NegativeInfinity;
+        bool nan = false;
+        for (int j = 0; j < count; j++)
+        {
+            float s = CpuMatMul.Dot(query, k + kvBase + (long)(begin + j) * d, d);
+            if (additive != null)
+                s += additive[begin + j];
+            weights[j] = s;
+            max = MathF.Max(max, s);
+            nan |= float.IsNaN(s);
+        }
+        new Span<float>(output, d).Clear();
+        if (nan || max == float.NegativeInfinity)
+        {
+            if (nan)
+                new Span<float>(output, d).Fill(float.NaN);
+            if (logSumExp != null)
+                logSumExp[(long)headIndex * p.Lq + i] = nan ? float.NaN : float.NegativeInfinity;
+            return;
+        }
+        float sum = CpuSoftmax.ExpShifted(weights, max, count);
+        for (int j = 0; j < count; j++)
+            CpuMatMul.MultiplyAddRow(output, weights[j] / sum, v + kvBase + (long)(begin + j) * d, d);
+        if (logSumExp != null)
+            logSumExp[(long)headIndex * p.Lq + i] = max + MathF.Log(sum);
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 }

@@ -8,7 +8,7 @@ namespace GpuAttention.Kernels.Cpu;
 /// Blocked like BLIS/GotoBLAS: K in slices of at most <see cref="MaxDepth"/>; per slice op(B) is packed into panels of
 /// 16 columns (one panel, 16·kc floats, stays in L1 while the rows of A stream past it), and each task packs its
 /// <see cref="RowBlock"/> rows of op(A) (transposed or not, zero-padded to 6) once and runs
-/// <see cref="CpuMicroKernel.Tile"/> over every panel of its column range. A decoding step's products (M ≤
+/// <see cref="CpuMicroKernel"/> over every panel of its column range. A decoding step's products (M ≤
 /// <see cref="SkinnyRows"/>) skip the packing, which would cost as much as the product: they are dot products
 /// (B transposed, PyTorch's Linear layout) or row updates.
 /// </summary>
@@ -17,13 +17,13 @@ public static unsafe class CpuMatMul
     /// <summary>Row count up to which a product runs as dot products / row updates instead of packed tiles.</summary>
     public const int SkinnyRows = 4;
 
-    /// <summary>Deepest K slice: a 16-column panel of it (24 KB) fits L1 beside the tile.</summary>
+    /// <summary>Deepest K slice: a panel of it (24 KB at 16 columns, 48 KB at 32) stays in L1 or close to it beside the tile.</summary>
     public const int MaxDepth = 384;
 
-    /// <summary>Rows of op(A) a task packs at once (16 tiles; 144 KB at full depth, resident in L2).</summary>
-    public const int RowBlock = 16 * CpuMicroKernel.Rows;
+    /// <summary>Rows of op(A) a task packs at once (16 tiles; 144–192 KB at full depth, resident in L2).</summary>
+    public static int RowBlock => 16 * CpuMicroKernel.Rows;
 
-    private const int Columns = CpuMicroKernel.Columns;
+    private static int Columns => CpuMicroKernel.Columns;
 
     /// <summary>Batch entries whose product is below this many multiply-adds run one per task rather than each spread over the cores.</summary>
     private const long SmallProduct = 1 << 21;
@@ -98,7 +98,7 @@ public static unsafe class CpuMatMul
     private static void RunTask(float* a, float* c, float* bias, float* packedB, MatMulParams p, int k0, int kc,
         bool first, bool last, int tile0, int tile1, int panel0, int panel1)
     {
-        const int rows = CpuMicroKernel.Rows;
+        int rows = CpuMicroKernel.Rows;
         float* packedA = CpuWorkspace.Get(CpuWorkspace.Slot.PackedA, (long)RowBlock * kc);
         float* tile = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, rows * Columns);
         for (int blockTile = tile0; blockTile < tile1; blockTile += RowBlock / rows)
@@ -152,8 +152,8 @@ public static unsafe class CpuMatMul
                 float* row = destination + kk * Columns;
                 if (width == Columns && CpuFeatures.Vector256Paths)
                 {
-                    Vector256.Load(source).Store(row);
-                    Vector256.Load(source + 8).Store(row + 8);
+                    for (int j = 0; j < Columns; j += 8)
+                        Vector256.Load(source + j).Store(row + j);
                     continue;
                 }
                 for (int j = 0; j < Columns; j++)
