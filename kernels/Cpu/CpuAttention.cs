@@ -55,12 +55,14 @@ public static unsafe class CpuAttention
         int width = RoundUp(rows, rowsPerTile * columns / Gcd(rowsPerTile, columns));
         long qBase = (long)headIndex * p.Lq * d, kvBase = (long)headIndex * p.KeyCapacity * d;
 
+        // A key tile padded to whole micro-kernel rows (64 keys take 66 rows of 6).
+        int tileRows = RoundUp(KeyTile, rowsPerTile);
         float* queriesT = CpuWorkspace.Get(CpuWorkspace.Slot.Tile,
-            (long)d * width + (long)KeyTile * width + (long)RowTile * paddedDim + (long)KeyTile * Math.Max(paddedDim, d) + 3L * width);
-        float* scoresT = queriesT + d * width;              // [KeyTile][width]
-        float* output = scoresT + KeyTile * width;          // [width ≤ RowTile][paddedDim]
+            (long)d * width + (long)tileRows * width + (long)RowTile * paddedDim + (long)tileRows * Math.Max(paddedDim, d) + 3L * width);
+        float* scoresT = queriesT + d * width;              // [tileRows][width]
+        float* output = scoresT + tileRows * width;         // [width ≤ RowTile][paddedDim]
         float* staged = output + RowTile * paddedDim;       // keys or values padded to whole micro-tiles
-        float* runningMax = staged + KeyTile * Math.Max(paddedDim, d);
+        float* runningMax = staged + tileRows * Math.Max(paddedDim, d);
         float* runningSum = runningMax + width;
         float* rescale = runningSum + width;
 
