@@ -4,7 +4,7 @@ namespace GpuAttention.Benchmarks;
 
 /// <summary>
 /// The one <see cref="ComputeDevice"/> of this process, opened on first use: the kind named by
-/// <c>GPUATTENTION_DEVICE</c>, else CUDA, then OpenCL, then the CPU accelerator. The BenchmarkDotNet host
+/// <c>GPUATTENTION_DEVICE</c>, else CUDA, then an OpenCL GPU, then the managed CPU backend. The BenchmarkDotNet host
 /// process opens it too, because the <see cref="Sizes"/> (the <c>[ParamsSource]</c>s) depend on its kind.
 /// </summary>
 public static class DeviceProvider
@@ -18,12 +18,12 @@ public static class DeviceProvider
     public const string SizesVariable = "GPUATTENTION_BENCH_SIZES";
 
     /// <summary>
-    /// True for the small problem sizes: on CPU hardware (ILGPU's CPU accelerator, or an OpenCL CPU driver such
-    /// as PoCL) unless <see cref="SizesVariable"/> says otherwise.
+    /// True for the small problem sizes: GPU kernels on CPU hardware (ILGPU's CPU accelerator, or an OpenCL CPU
+    /// driver such as PoCL) unless <see cref="SizesVariable"/> says otherwise. The managed CPU backend gets the full sizes.
     /// </summary>
     public static bool SmallSizes => Environment.GetEnvironmentVariable(SizesVariable)?.Trim().ToLowerInvariant() switch
     {
-        null or "" => Device.IsCpu,
+        null or "" => Device.IsCpu && !Device.IsManaged,
         "small" => true,
         "full" => false,
         var other => throw new ArgumentException($"{SizesVariable}='{other}' is neither 'small' nor 'full'.", SizesVariable),
@@ -31,7 +31,7 @@ public static class DeviceProvider
 }
 
 /// <summary>
-/// Problem sizes by device: full sizes on a GPU (CUDA or OpenCL), small ones on CPU hardware (see <see cref="DeviceProvider.SmallSizes"/>). benchmarks/README.md
+/// Problem sizes by device: full sizes on a GPU (CUDA or OpenCL) and the managed CPU backend, small ones for GPU kernels on CPU hardware (see <see cref="DeviceProvider.SmallSizes"/>). benchmarks/README.md
 /// lists both sets.
 /// </summary>
 public static class Sizes

@@ -94,8 +94,8 @@ public class ModelBenchmarks
         sample?.Dispose();
     }
 
-    /// <summary>PyTorch TransformerEncoderLayer parameter names with small random values.</summary>
-    private static Dictionary<string, HostTensor> RandomEncoderLayer(int d, int ff)
+    /// <summary>PyTorch TransformerEncoderLayer parameter names with small random values (also OrtComparisonBenchmarks' weights).</summary>
+    internal static Dictionary<string, HostTensor> RandomEncoderLayer(int d, int ff)
     {
         int seed = 10;
         HostTensor Random(params int[] shape) =>

@@ -25,7 +25,9 @@ Console.WriteLine($"// GpuAttention benchmarks on {DeviceProvider.Device} ({(Dev
 var config = ManualConfig.Create(DefaultConfig.Instance)
     .WithArtifactsPath(artifacts)
     .AddJob(job.AsDefault())
-    .AddColumn(new TagColumn("Device", _ => DeviceProvider.Device.Name));
+    .AddColumn(new TagColumn("Device", method => OrtComparisonBenchmarks.IsMethod(method)
+        ? OrtComparisonBenchmarks.Engine(method) // ORT's CPU provider, or our DeviceKind.Cpu device
+        : DeviceProvider.Device.Name));
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(benchmarkArgs, config);
 
 // BenchmarkDotNet.Artifacts at the repository root (ignored by its .gitignore) when run inside the repository,

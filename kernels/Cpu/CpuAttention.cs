@@ -11,7 +11,7 @@ namespace GpuAttention.Kernels.Cpu;
 /// covering many queries (no horizontal reductions), and O += P·V reads P column-wise straight from Sᵀ and V where it
 /// lies — both products on <see cref="CpuMicroKernel"/>. O is rescaled only for queries whose max grew. Key tiles
 /// outside the tile's causal / sliding window or past the batch row's valid length are never read; tiles wholly
-/// inside skip the mask. Decoding steps (Lq ≤ <see cref="DirectRows"/>) take a row at a time instead: a tile would be
+/// inside skip the mask. Decoding steps take a row at a time instead (<see cref="RowByRow"/>): a tile would be
 /// almost all padding. Fully masked rows get zeros and a −∞ log-sum-exp; NaN spreads over its row.
 /// </summary>
 public static unsafe class CpuAttention
@@ -22,15 +22,18 @@ public static unsafe class CpuAttention
     /// <summary>Keys per streamed step.</summary>
     public const int KeyTile = 64;
 
-    /// <summary>Query lengths up to this run row by row (decoding steps).</summary>
-    public const int DirectRows = 4;
+    /// <summary>
+    /// True when the queries run row by row: decoding steps (Lq ≤ 4), and short problems whose query tile would be
+    /// mostly padding (Lq ≤ 16 over at most 256 keys, e.g. a small model's uncached decoding).
+    /// </summary>
+    public static bool RowByRow(int lq, int lk) => lq <= 4 || (lq <= 16 && lk <= 256);
 
     /// <summary>Runs every task; returns when O (and the log-sum-exp) is written.</summary>
     public static void FlashForward(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p, int batch)
     {
         nint qAddress = (nint)q, kAddress = (nint)k, vAddress = (nint)v, oAddress = (nint)o, lseAddress = (nint)logSumExp;
         bool parallel = CpuParallel.Worthwhile((long)batch * p.Heads * p.Lq * p.Lk * p.HeadDim);
-        if (p.Lq <= DirectRows)
+        if (RowByRow(p.Lq, p.Lk))
         {
             CpuParallel.For(checked(batch * p.Heads * p.Lq), task =>
                 QueryRow((float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,

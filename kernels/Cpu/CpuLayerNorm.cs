@@ -12,7 +12,7 @@ public static unsafe class CpuLayerNorm
     /// <summary>Normalises <paramref name="rows"/> rows of <paramref name="width"/>; <paramref name="residual"/> may be null.</summary>
     public static void LayerNorm(float* x, float* residual, float* gain, float* bias, float* y, int rows, int width, float epsilon)
     {
-        int rowsPerTask = Math.Max(1, 16384 / width);
+        int rowsPerTask = Math.Max(1, (1 << 16) / width);
         int tasks = (rows + rowsPerTask - 1) / rowsPerTask;
         nint xAddress = (nint)x, residualAddress = (nint)residual, gainAddress = (nint)gain, biasAddress = (nint)bias, yAddress = (nint)y;
         CpuParallel.For(tasks, task =>

@@ -14,7 +14,7 @@ public static unsafe class CpuSoftmax
     public static void MaskedSoftmax(float* x, float* y, HostMask mask, SoftmaxParams p, int batch)
     {
         int rows = checked(batch * p.Heads * p.Lq);
-        int rowsPerTask = Math.Max(1, 16384 / p.Lk);
+        int rowsPerTask = Math.Max(1, (1 << 16) / p.Lk);
         int tasks = (rows + rowsPerTask - 1) / rowsPerTask;
         nint xAddress = (nint)x, yAddress = (nint)y;
         CpuParallel.For(tasks, task =>
