@@ -28,38 +28,70 @@ public static unsafe class CpuMatMul
     /// <summary>Batch entries whose product is below this many multiply-adds run one per task rather than each spread over the cores.</summary>
     private const long SmallProduct = 1 << 21;
 
-    /// <summary>Runs the whole batched product; returns when C is written.</summary>
-    public static void Multiply(float* a, float* b, float* c, float* bias, MatMulParams p, int batch)
+    /// <summary>
+    /// Runs the whole batched product; returns when C is written. <paramref name="packedB"/>, when not null, is op(B)
+    /// already packed by <see cref="PackAll"/> (a weight reused across calls), and B itself is not read.
+    /// </summary>
+    public static void Multiply(float* a, float* b, float* c, float* bias, MatMulParams p, int batch, float* packedB = null)
     {
         long work = (long)p.M * p.N * p.K;
         if (batch > 1 && work < SmallProduct)
         {
             nint aAddress = (nint)a, bAddress = (nint)b, cAddress = (nint)c, biasAddress = (nint)bias;
+            nint packedAddress = (nint)packedB;
             CpuParallel.For(batch, e => Entry((float*)aAddress + e * p.BatchStrideA, (float*)bAddress + e * p.BatchStrideB,
-                (float*)cAddress + e * p.BatchStrideC, (float*)biasAddress, p, parallel: false),
+                (float*)cAddress + e * p.BatchStrideC, (float*)biasAddress, p, (float*)packedAddress, parallel: false),
                 CpuParallel.Worthwhile(work * batch));
             return;
         }
         bool parallel = CpuParallel.Worthwhile(work);
         for (int e = 0; e < batch; e++)
-            Entry(a + e * p.BatchStrideA, b + e * p.BatchStrideB, c + e * p.BatchStrideC, bias, p, parallel);
+            Entry(a + e * p.BatchStrideA, b + e * p.BatchStrideB, c + e * p.BatchStrideC, bias, p, packedB, parallel);
     }
 
-    private static void Entry(float* a, float* b, float* c, float* bias, MatMulParams p, bool parallel)
+    /// <summary>True when a product of this shape packs B (and so can use <see cref="PackAll"/>'s result).</summary>
+    public static bool PacksB(MatMulParams p) => p.M > SkinnyRows;
+
+    /// <summary>Floats <see cref="PackAll"/> writes for op(B) of this problem.</summary>
+    public static long PackedLength(MatMulParams p)
+    {
+        var (slices, depth, panels) = Blocking(p);
+        return (long)slices * panels * Columns * depth;
+    }
+
+    /// <summary>Packs all of op(B) (one batch entry), slice after slice, in the layout the blocked product reads.</summary>
+    public static void PackAll(float* b, MatMulParams p, float* packed)
+    {
+        var (slices, depth, panels) = Blocking(p);
+        nint bAddress = (nint)b, packedAddress = (nint)packed;
+        CpuParallel.For(slices * panels, task =>
+        {
+            int slice = task / panels, k0 = slice * depth;
+            PackB((float*)bAddress, p, k0, Math.Min(depth, p.K - k0), task % panels,
+                (float*)packedAddress + (long)slice * panels * Columns * depth);
+        }, CpuParallel.Worthwhile((long)p.K * p.N));
+    }
+
+    /// <summary>K slices, their depth, and panels of micro-kernel columns.</summary>
+    private static (int Slices, int Depth, int Panels) Blocking(MatMulParams p)
+    {
+        int slices = (p.K + MaxDepth - 1) / MaxDepth;
+        return (slices, (p.K + slices - 1) / slices, (p.N + Columns - 1) / Columns);
+    }
+
+    private static void Entry(float* a, float* b, float* c, float* bias, MatMulParams p, float* packedB, bool parallel)
     {
         if (p.M <= SkinnyRows)
             Skinny(a, b, c, bias, p, parallel);
         else
-            Blocked(a, b, c, bias, p, parallel);
+            Blocked(a, b, c, bias, p, packedB, parallel);
     }
 
-    private static void Blocked(float* a, float* b, float* c, float* bias, MatMulParams p, bool parallel)
+    private static void Blocked(float* a, float* b, float* c, float* bias, MatMulParams p, float* prepacked, bool parallel)
     {
-        int slices = (p.K + MaxDepth - 1) / MaxDepth;
-        int depth = (p.K + slices - 1) / slices;
-        int panels = (p.N + Columns - 1) / Columns;
+        var (slices, depth, panels) = Blocking(p);
         int rowTiles = (p.M + CpuMicroKernel.Rows - 1) / CpuMicroKernel.Rows;
-        float* packedB = CpuWorkspace.Get(CpuWorkspace.Slot.PackedB, (long)panels * Columns * depth);
+        float* packedB = prepacked != null ? prepacked : CpuWorkspace.Get(CpuWorkspace.Slot.PackedB, (long)panels * Columns * depth);
 
         // Twice as many tasks as cores so uneven ones balance; split columns too when the rows are few.
         int target = parallel ? 2 * CpuParallel.Threads : 1;
@@ -71,7 +103,10 @@ public static unsafe class CpuMatMul
         {
             int k0 = slice * depth, kc = Math.Min(depth, p.K - k0);
             bool first = slice == 0, last = slice == slices - 1;
-            if (parallel)
+            nint sliceAddress = packedAddress;
+            if (prepacked != null)
+                sliceAddress += (nint)((long)slice * panels * Columns * depth * sizeof(float));
+            else if (parallel)
                 CpuParallel.For(panels, panel => PackB((float*)bAddress, p, k0, kc, panel, (float*)packedAddress));
             else
                 for (int panel = 0; panel < panels; panel++)
@@ -82,7 +117,7 @@ public static unsafe class CpuMatMul
                 int rowChunk = task / columnChunks, columnChunk = task % columnChunks;
                 int tile0 = Split(rowTiles, rowChunks, rowChunk), tile1 = Split(rowTiles, rowChunks, rowChunk + 1);
                 int panel0 = Split(panels, columnChunks, columnChunk), panel1 = Split(panels, columnChunks, columnChunk + 1);
-                RunTask((float*)aAddress, (float*)cAddress, (float*)biasAddress, (float*)packedAddress, p, k0, kc,
+                RunTask((float*)aAddress, (float*)cAddress, (float*)biasAddress, (float*)sliceAddress, p, k0, kc,
                     first, last, tile0, tile1, panel0, panel1);
             }
             if (parallel)

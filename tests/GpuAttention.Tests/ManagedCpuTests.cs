@@ -64,6 +64,54 @@ public sealed class ManagedCpuTests
             tc.ToArray());
     }
 
+    [Fact]
+    public void PackedWeightIsReusedUntilTheWeightIsWritten()
+    {
+        const int m = 9, n = 40, k = 33;
+        var x = Numerics.Random(m * k, 101);
+        var w1 = Numerics.Random(n * k, 102);
+        var w2 = Numerics.Random(n * k, 103);
+        using var tx = Cpu.Upload(x, m, k);
+        using var tw = Cpu.Upload(w1, n, k);
+        using var ty = Cpu.Allocate(m, n);
+        long before = Cpu.BytesAllocated;
+        double[] Want(float[] w) => ReferenceOps.MatMul(x, w, null, 1, m, n, k, false, true, false, false);
+
+        // The second product with unchanged contents packs the weight and keeps it with the tensor.
+        for (int call = 0; call < 3; call++)
+        {
+            MatMul.Multiply(tx, tw, ty, transposeB: true);
+            Numerics.AssertClose(Want(w1), ty.ToArray(), what: $"call {call}");
+        }
+        Assert.True(Cpu.BytesAllocated > before, "the packed weight is counted as device memory");
+
+        tw.CopyFrom(w2);
+        MatMul.Multiply(tx, tw, ty, transposeB: true);
+        Numerics.AssertClose(Want(w2), ty.ToArray(), what: "after an upload");
+        MatMul.Multiply(tx, tw, ty, transposeB: true);
+        Numerics.AssertClose(Want(w2), ty.ToArray(), what: "repacked after an upload");
+
+        Elementwise.Scale(tw, 2f, tw);
+        MatMul.Multiply(tx, tw, ty, transposeB: true);
+        Numerics.AssertClose(Want(w2.Select(v => 2f * v).ToArray()), ty.ToArray(), what: "after an op wrote the weight");
+
+        // The same tensor used untransposed is a different operand.
+        using var square = Cpu.Upload(w1.AsSpan(0, k * k).ToArray(), k, k);
+        for (int call = 0; call < 2; call++)
+        {
+            foreach (bool transposed in new[] { false, true })
+            {
+                using var out2 = Cpu.Allocate(m, k);
+                MatMul.Multiply(tx, square, out2, transposeB: transposed);
+                Numerics.AssertClose(ReferenceOps.MatMul(x, w1.AsSpan(0, k * k).ToArray(), null, 1, m, k, k, false, transposed, false, false),
+                    out2.ToArray(), what: $"square, transposed {transposed}, call {call}");
+            }
+        }
+        tw.Dispose();
+        square.Dispose();
+        Assert.Equal(before - (long)n * k * sizeof(float), Cpu.BytesAllocated);
+    }
+
     public static TheoryData<string, int, int, int> AttentionAcrossTiles()
     {
         var data = new TheoryData<string, int, int, int>();

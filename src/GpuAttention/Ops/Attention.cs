@@ -37,6 +37,8 @@ public static class Attention
         }
         var device = q.Device;
         using var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
+        output.MarkWritten();
+        logSumExp?.MarkWritten();
         if (device.IsManaged)
         {
             var problem = new AttentionParams
@@ -86,6 +88,7 @@ public static class Attention
         using var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
         using var scores = device.Allocate(batch * heads, lq, lk);
         int pairs = batch * heads;
+        output.MarkWritten();
 
         var scoreProduct = new MatMulParams
         {

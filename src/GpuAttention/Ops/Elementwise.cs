@@ -17,6 +17,7 @@ public static class Elementwise
         Check.Usable(y, nameof(y), a.Device);
         Check.Shape(b, nameof(b), [.. a.Shape], "(the shape of 'a')");
         Check.Shape(y, nameof(y), [.. a.Shape], "(the shape of 'a')");
+        y.MarkWritten();
         if (a.Device.IsManaged)
         {
             unsafe
@@ -46,6 +47,7 @@ public static class Elementwise
         Check.Finite(alpha, nameof(alpha));
         if (!Enum.IsDefined(activation))
             throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
+        y.MarkWritten();
         if (x.Device.IsManaged)
         {
             unsafe
@@ -80,6 +82,7 @@ public static class Elementwise
                 throw new ArgumentOutOfRangeException(nameof(tokens), tokens[t], $"Token {t} is {tokens[t]}, outside the vocabulary 0..{vocab - 1}.");
         }
         var device = table.Device;
+        output.MarkWritten();
         if (device.IsManaged)
         {
             unsafe
@@ -106,6 +109,7 @@ public static class Elementwise
         ArgumentOutOfRangeException.ThrowIfNegative(firstPosition);
         int width = x.Shape[^1], length = x.Shape[^2];
         int rows = checked((int)(x.Length / width));
+        y.MarkWritten();
         if (x.Device.IsManaged)
         {
             unsafe

@@ -25,6 +25,7 @@ public static class HeadLayout
                 $"Argument 'y' must have shape [{batch}, heads, ≥{firstRow + length}, d_k] with heads·d_k = {x.Shape[2]}, " +
                 $"but has {DeviceTensor.ShapeText(y.Shape)}.", nameof(y));
         Check.Distinct(y, nameof(y), x, nameof(x));
+        y.MarkWritten();
         if (x.Device.IsManaged)
         {
             unsafe
@@ -46,6 +47,7 @@ public static class HeadLayout
         int batch = x.Shape[0], heads = x.Shape[1], length = x.Shape[2], headDim = x.Shape[3];
         Check.Shape(y, nameof(y), [batch, length, heads * headDim], "(batch, length, heads·d_k)");
         Check.Distinct(y, nameof(y), x, nameof(x));
+        y.MarkWritten();
         if (x.Device.IsManaged)
         {
             unsafe
@@ -77,6 +79,7 @@ public static class HeadLayout
         }
         int rowLength = checked((int)(x.Length / entries));
         var device = x.Device;
+        y.MarkWritten();
         if (device.IsManaged)
         {
             unsafe

@@ -34,6 +34,7 @@ public static class LayerNorm
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "Argument 'epsilon' must be positive and finite.");
 
         int rows = checked((int)(x.Length / width));
+        y.MarkWritten();
         if (device.IsManaged)
         {
             unsafe

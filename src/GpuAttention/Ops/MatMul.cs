@@ -87,16 +87,32 @@ public static class MatMul
             HasBias = bias is null ? 0 : 1,
             Activation = (int)activation,
         };
+        c.MarkWritten();
         if (device.IsManaged)
         {
             Check.GridLimit(batch, "batch", "the batch count");
-            unsafe
-            {
-                CpuMatMul.Multiply(a.Pointer, b.Pointer, c.Pointer, bias is null ? null : bias.Pointer, p, batch);
-            }
+            MultiplyManaged(a, b, c, bias, p, batch, transposeB);
             return;
         }
         Launch(device, a.View, b.View, c.View, bias?.View ?? default, p, batch, algorithm);
+    }
+
+    /// <summary>
+    /// The managed product. A rank-2 B multiplied the same way twice without being written in between (a weight) is
+    /// packed once and kept with the tensor, as native runtimes pre-pack constant weights.
+    /// </summary>
+    private static unsafe void MultiplyManaged(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias, MatMulParams p,
+        int batch, bool transposeB)
+    {
+        float* packed = null;
+        if (b.Rank == 2 && CpuMatMul.PacksB(p))
+        {
+            float* source = b.Pointer;
+            var cached = b.PackedAsMatMulB(transposeB, CpuMatMul.PackedLength(p), destination => CpuMatMul.PackAll(source, p, destination));
+            if (cached is not null)
+                packed = cached.Buffer.Pointer;
+        }
+        CpuMatMul.Multiply(a.Pointer, b.Pointer, c.Pointer, bias is null ? null : bias.Pointer, p, batch, packed);
     }
 
     /// <summary>Launches without validation; callers guarantee the views match <paramref name="p"/>.</summary>

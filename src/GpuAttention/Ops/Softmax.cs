@@ -26,6 +26,7 @@ public static class Softmax
             throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
         var (batch, heads, lq, lk) = AttentionShape.Of(x);
         using var resolved = (mask ?? AttentionMask.None).Resolve(x.Device, batch, heads, lq, lk, nameof(mask));
+        y.MarkWritten();
         if (x.Device.IsManaged)
         {
             unsafe

@@ -12,6 +12,8 @@ public sealed unsafe class DeviceTensor : IDisposable
     private readonly int[] shape;
     private MemoryBuffer1D<float, Stride1D.Dense>? buffer;
     private HostBuffer? host;
+    private PackedOperand? packed;
+    private (long Version, bool Transposed)? packCandidate;
 
     internal DeviceTensor(ComputeDevice device, int[] shape)
     {
@@ -62,12 +64,49 @@ public sealed unsafe class DeviceTensor : IDisposable
     /// <summary>The first element of a managed CPU backend's tensor.</summary>
     internal float* Pointer => (host ?? throw new ObjectDisposedException(nameof(DeviceTensor))).Pointer;
 
+    /// <summary>Counts writes (uploads and op outputs): a packed copy of the tensor is valid while this is unchanged.</summary>
+    internal long Version { get; private set; }
+
+    /// <summary>Every op that writes the tensor calls this before it runs.</summary>
+    internal void MarkWritten() => Version++;
+
+    /// <summary>
+    /// The managed backend's packed copy of this tensor as a matmul's B operand (<paramref name="transposed"/> as
+    /// used), made the second time the same contents are multiplied in the same way — a weight — and reused until the
+    /// tensor is written; null when there is none yet. <paramref name="pack"/> fills a buffer of <paramref name="length"/> floats.
+    /// </summary>
+    internal PackedOperand? PackedAsMatMulB(bool transposed, long length, PackedOperand.Fill pack)
+    {
+        if (packed is { } current && current.Version == Version && current.Transposed == transposed)
+            return current;
+        if (packCandidate != (Version, transposed))
+        {
+            packCandidate = (Version, transposed);
+            return null;
+        }
+        DropPacked();
+        var buffer = new HostBuffer(length);
+        pack(buffer.Pointer);
+        Device.TrackAllocation(length * sizeof(float));
+        packed = new PackedOperand(buffer, Version, transposed);
+        return packed;
+    }
+
+    private void DropPacked()
+    {
+        if (Interlocked.Exchange(ref packed, null) is not { } old)
+            return;
+        old.Buffer.Dispose();
+        Device.TrackAllocation(-old.Buffer.Length * sizeof(float));
+    }
+
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into the tensor.</summary>
     public void CopyFrom(ReadOnlySpan<float> data)
     {
         ThrowIfDisposed(nameof(data));
         if (data.Length != Length)
             throw new ArgumentException($"Expected {Length} elements for shape {ShapeText(shape)}, got {data.Length}.", nameof(data));
+        MarkWritten();
         if (host is not null)
             data.CopyTo(new Span<float>(Pointer, data.Length));
         else
@@ -105,6 +144,7 @@ public sealed unsafe class DeviceTensor : IDisposable
         owned ??= Interlocked.Exchange(ref host, null);
         if (owned is null)
             return;
+        DropPacked();
         owned.Dispose();
         Device.TrackAllocation(-Length * sizeof(float));
     }
