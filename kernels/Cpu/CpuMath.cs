@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GpuAttention.Kernels.Cpu;
 
@@ -52,6 +53,8 @@ public static class CpuMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
+        if (Avx512F.IsSupported)
+            return ExpScaled(x);
         var clamped = Vector512.Min(Vector512.Max(x, Vector512.Create(ExpUnderflow)), Vector512.Create(ExpOverflow));
         var n = Vector512.Floor(CpuMicroKernel.MultiplyAdd(clamped, Vector512.Create(Log2E), Vector512.Create(0.5f)));
         var r = CpuMicroKernel.MultiplyAdd(n, Vector512.Create(-Ln2High), clamped);
@@ -72,6 +75,27 @@ public static class CpuMath
         result = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(ExpOverflow)),
             Vector512.Create(float.PositiveInfinity), result);
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
+    }
+
+    /// <summary>
+    /// <see cref="Exp(Vector512{float})"/> with AVX-512's own rounding (vrndscaleps) and 2ⁿ scaling (vscalefps), which
+    /// saturates to 0 and +∞ by itself: half the instructions, so the attention's softmax costs less beside its products.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ExpScaled(Vector512<float> x)
+    {
+        var clamped = Vector512.Min(Vector512.Max(x, Vector512.Create(-104f)), Vector512.Create(ExpOverflow + 1f));
+        var n = Avx512F.RoundScale(clamped * Vector512.Create(Log2E), 0);
+        var r = CpuMicroKernel.MultiplyAdd(n, Vector512.Create(-Ln2High), clamped);
+        r = CpuMicroKernel.MultiplyAdd(n, Vector512.Create(-Ln2Low), r);
+        var p = Vector512.Create(1.9875691500e-4f);
+        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
+        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
+        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
+        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
+        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        p = CpuMicroKernel.MultiplyAdd(p, r * r, r) + Vector512<float>.One;
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), Avx512F.Scale(p, n), x);
     }
 
     /// <summary>max(0, x) per lane, NaN kept (as PyTorch and the ILGPU kernels do).</summary>
