@@ -17,10 +17,10 @@ public static unsafe class CpuMatMul
     /// <summary>Row count up to which a product runs as dot products / row updates instead of packed tiles.</summary>
     public const int SkinnyRows = 4;
 
-    /// <summary>Deepest K slice: a panel of it (24 KB at 16 columns, 48 KB at 32) stays in L1 or close to it beside the tile.</summary>
-    public const int MaxDepth = 384;
+    /// <summary>Deepest K slice: a panel of it (16 KB at 16 columns, 32 KB at 32) stays in a 48 KB L1 beside the tile.</summary>
+    public const int MaxDepth = 256;
 
-    /// <summary>Rows of op(A) a task packs at once (16 tiles; 144–192 KB at full depth, resident in L2).</summary>
+    /// <summary>Rows of op(A) a task packs at once (16 tiles; 96–128 KB at full depth, resident in L2).</summary>
     public static int RowBlock => 16 * CpuMicroKernel.Rows;
 
     private static int Columns => CpuMicroKernel.Columns;
