@@ -5,10 +5,11 @@ namespace GpuAttention.Kernels.Cpu;
 
 /// <summary>
 /// The managed CPU matmul, same contract as <see cref="MatMulKernels"/>: C[b] = act(alpha·op(A[b])·op(B[b]) + beta·C[b] + bias).
-/// Blocked like BLIS/GotoBLAS: K in slices of at most <see cref="MaxDepth"/>; per slice op(B) is packed into panels of
-/// 16 columns (one panel, 16·kc floats, stays in L1 while the rows of A stream past it), and each task packs its
-/// <see cref="RowBlock"/> rows of op(A) (transposed or not, zero-padded to 6) once and runs
-/// <see cref="CpuMicroKernel"/> over every panel of its column range. A decoding step's products (M ≤
+/// Blocked like BLIS/GotoBLAS: op(B) is packed (once, or taken from a weight's kept copy) into K slices of at most
+/// <see cref="MaxDepth"/> and panels as wide as <see cref="CpuMicroKernel"/> (a panel stays in L1 while rows of A
+/// stream past it). C is split into tasks of at most 256×512 (≤ 512 KB, so a task's C stays in L2 while it runs every
+/// K slice over it); per slice a task packs its <see cref="RowBlock"/> rows of op(A) (transposed or not, zero-padded to
+/// whole micro-tiles) and runs the micro-kernel over every panel of its columns. A decoding step's products (M ≤
 /// <see cref="SkinnyRows"/>) skip the packing, which would cost as much as the product: they are dot products
 /// (B transposed, PyTorch's Linear layout) or row updates.
 /// </summary>
@@ -24,6 +25,9 @@ public static unsafe class CpuMatMul
     public static int RowBlock => 16 * CpuMicroKernel.Rows;
 
     private static int Columns => CpuMicroKernel.Columns;
+
+    /// <summary>Rows and columns of C one task covers at most: 512 KB of C, which stays in a 1 MB L2.</summary>
+    private const int TaskRows = 256, TaskColumns = 512;
 
     /// <summary>Batch entries whose product is below this many multiply-adds run one per task rather than each spread over the cores.</summary>
     private const long SmallProduct = 1 << 21;
@@ -91,40 +95,34 @@ public static unsafe class CpuMatMul
     {
         var (slices, depth, panels) = Blocking(p);
         int rowTiles = (p.M + CpuMicroKernel.Rows - 1) / CpuMicroKernel.Rows;
-        float* packedB = prepacked != null ? prepacked : CpuWorkspace.Get(CpuWorkspace.Slot.PackedB, (long)panels * Columns * depth);
-
-        // Twice as many tasks as cores so uneven ones balance; split columns too when the rows are few.
-        int target = parallel ? 2 * CpuParallel.Threads : 1;
-        int rowChunks = Math.Min(rowTiles, target);
-        int columnChunks = Math.Min(panels, (target + rowChunks - 1) / rowChunks);
-        nint aAddress = (nint)a, bAddress = (nint)b, cAddress = (nint)c, biasAddress = (nint)bias, packedAddress = (nint)packedB;
-
-        for (int slice = 0; slice < slices; slice++)
+        float* packedB = prepacked;
+        if (packedB == null)
         {
-            int k0 = slice * depth, kc = Math.Min(depth, p.K - k0);
-            bool first = slice == 0, last = slice == slices - 1;
-            nint sliceAddress = packedAddress;
-            if (prepacked != null)
-                sliceAddress += (nint)((long)slice * panels * Columns * depth * sizeof(float));
-            else if (parallel)
-                CpuParallel.For(panels, panel => PackB((float*)bAddress, p, k0, kc, panel, (float*)packedAddress));
-            else
-                for (int panel = 0; panel < panels; panel++)
-                    PackB(b, p, k0, kc, panel, packedB);
-
-            void Task(int task)
-            {
-                int rowChunk = task / columnChunks, columnChunk = task % columnChunks;
-                int tile0 = Split(rowTiles, rowChunks, rowChunk), tile1 = Split(rowTiles, rowChunks, rowChunk + 1);
-                int panel0 = Split(panels, columnChunks, columnChunk), panel1 = Split(panels, columnChunks, columnChunk + 1);
-                RunTask((float*)aAddress, (float*)cAddress, (float*)biasAddress, (float*)sliceAddress, p, k0, kc,
-                    first, last, tile0, tile1, panel0, panel1);
-            }
-            if (parallel)
-                CpuParallel.For(rowChunks * columnChunks, Task);
-            else
-                Task(0);
+            packedB = CpuWorkspace.Get(CpuWorkspace.Slot.PackedB, PackedLength(p));
+            PackAll(b, p, packedB);
         }
+
+        // At least twice as many tasks as cores so uneven ones balance, and each task's block of C small enough
+        // (≤ TaskRows × TaskColumns) to stay in L2 while the task runs all K slices over it: C is then read and
+        // written once from memory, not once per slice.
+        int target = parallel ? 2 * CpuParallel.Threads : 1;
+        int rowChunks = Math.Min(rowTiles, Math.Max(target, (p.M + TaskRows - 1) / TaskRows));
+        int columnChunks = Math.Min(panels, Math.Max((target + rowChunks - 1) / rowChunks, (p.N + TaskColumns - 1) / TaskColumns));
+        nint aAddress = (nint)a, cAddress = (nint)c, biasAddress = (nint)bias, packedAddress = (nint)packedB;
+        void Task(int task)
+        {
+            int rowChunk = task / columnChunks, columnChunk = task % columnChunks;
+            int tile0 = Split(rowTiles, rowChunks, rowChunk), tile1 = Split(rowTiles, rowChunks, rowChunk + 1);
+            int panel0 = Split(panels, columnChunks, columnChunk), panel1 = Split(panels, columnChunks, columnChunk + 1);
+            for (int slice = 0; slice < slices; slice++)
+            {
+                int k0 = slice * depth;
+                RunTask((float*)aAddress, (float*)cAddress, (float*)biasAddress,
+                    (float*)packedAddress + (long)slice * panels * Columns * depth, p, k0, Math.Min(depth, p.K - k0),
+                    slice == 0, slice == slices - 1, tile0, tile1, panel0, panel1);
+            }
+        }
+        CpuParallel.For(rowChunks * columnChunks, Task, parallel);
     }
 
     private static int Split(int total, int parts, int part) => (int)((long)total * part / parts);

@@ -22,8 +22,9 @@ public sealed class ManagedCpuTests
     public static TheoryData<int, int, int, bool, bool> BlockCrossingShapes()
     {
         var data = new TheoryData<int, int, int, bool, bool>();
-        // Two K slices with a ragged panel; a row-block boundary with a partial tile; the skinny path both ways.
-        var shapes = new (int M, int N, int K)[] { (23, 53, 800), (101, 37, 385), (4, 70, 129), (1, 131, 33), (7, 16, 1) };
+        // Several K slices with a ragged panel; a row-block boundary with a partial tile; C split into row and column
+        // chunks by size; the skinny path both ways.
+        var shapes = new (int M, int N, int K)[] { (23, 53, 800), (101, 37, 385), (261, 530, 270), (4, 70, 129), (1, 131, 33), (7, 16, 1) };
         foreach (var (m, n, k) in shapes)
         foreach (bool transA in new[] { false, true })
         foreach (bool transB in new[] { false, true })
