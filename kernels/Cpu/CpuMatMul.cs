@@ -63,8 +63,11 @@ public static unsafe class CpuMatMul
         return (long)slices * panels * Columns * depth;
     }
 
-    /// <summary>Packs all of op(B) (one batch entry), slice after slice, in the layout the blocked product reads.</summary>
-    public static void PackAll(float* b, MatMulParams p, float* packed)
+    /// <summary>
+    /// Packs all of op(B) (one batch entry), slice after slice, in the layout the blocked product reads; over the
+    /// cores when <paramref name="parallel"/> and the work is worth it.
+    /// </summary>
+    public static void PackAll(float* b, MatMulParams p, float* packed, bool parallel = true)
     {
         var (slices, depth, panels) = Blocking(p);
         nint bAddress = (nint)b, packedAddress = (nint)packed;
@@ -73,7 +76,7 @@ public static unsafe class CpuMatMul
             int slice = task / panels, k0 = slice * depth;
             PackB((float*)bAddress, p, k0, Math.Min(depth, p.K - k0), task % panels,
                 (float*)packedAddress + (long)slice * panels * Columns * depth);
-        }, CpuParallel.Worthwhile((long)p.K * p.N));
+        }, parallel && CpuParallel.Worthwhile((long)p.K * p.N));
     }
 
     /// <summary>K slices, their depth, and panels of micro-kernel columns.</summary>
@@ -99,7 +102,7 @@ public static unsafe class CpuMatMul
         if (packedB == null)
         {
             packedB = CpuWorkspace.Get(CpuWorkspace.Slot.PackedB, PackedLength(p));
-            PackAll(b, p, packedB);
+            PackAll(b, p, packedB, parallel);
         }
 
         // At least twice as many tasks as cores so uneven ones balance, and each task's block of C small enough
