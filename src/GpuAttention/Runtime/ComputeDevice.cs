@@ -31,6 +31,7 @@ public sealed class ComputeDevice : IDisposable
     private readonly Context? context;
     private readonly Accelerator? accelerator;
     private readonly Lazy<KernelLibrary>? kernels;
+    private readonly HostBufferPool? hostBuffers;
     private long bytesAllocated;
     private long peakBytesAllocated;
     private bool disposed;
@@ -48,6 +49,7 @@ public sealed class ComputeDevice : IDisposable
 
     private ComputeDevice()
     {
+        hostBuffers = new HostBufferPool();
         Kind = DeviceKind.Cpu;
         IsCpu = true;
         Name = ManagedCpuName;
@@ -76,6 +78,10 @@ public sealed class ComputeDevice : IDisposable
 
     internal Accelerator Accelerator => accelerator ?? throw new InvalidOperationException(
         "The managed CPU backend has no ILGPU accelerator; this op should have taken its managed path.");
+
+    /// <summary>The managed backend's memory: tensors rent their buffers here and give them back on dispose.</summary>
+    internal HostBufferPool HostBuffers => hostBuffers ?? throw new InvalidOperationException(
+        "Only the managed CPU backend keeps host buffers.");
 
     internal KernelLibrary Kernels => (kernels ?? throw new InvalidOperationException(
         "The managed CPU backend has no ILGPU kernels; this op should have taken its managed path.")).Value;
@@ -194,6 +200,7 @@ public sealed class ComputeDevice : IDisposable
         if (disposed)
             return;
         disposed = true;
+        hostBuffers?.Dispose();
         accelerator?.Dispose();
         context?.Dispose();
     }

@@ -31,7 +31,7 @@ public sealed unsafe class DeviceTensor : IDisposable
         try
         {
             if (device.IsManaged)
-                host = new HostBuffer(length);
+                host = device.HostBuffers.Rent(length);
             else
                 buffer = device.Accelerator.Allocate1D<float>(length);
         }
@@ -140,12 +140,14 @@ public sealed unsafe class DeviceTensor : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        IDisposable? owned = Interlocked.Exchange(ref buffer, null);
-        owned ??= Interlocked.Exchange(ref host, null);
-        if (owned is null)
+        var ownedBuffer = Interlocked.Exchange(ref buffer, null);
+        var ownedHost = Interlocked.Exchange(ref host, null);
+        if (ownedBuffer is null && ownedHost is null)
             return;
         DropPacked();
-        owned.Dispose();
+        ownedBuffer?.Dispose();
+        if (ownedHost is not null)
+            Device.HostBuffers.Return(ownedHost);
         Device.TrackAllocation(-Length * sizeof(float));
     }
 
