@@ -113,6 +113,24 @@ public sealed class ManagedCpuTests
         Assert.Equal(before - (long)n * k * sizeof(float), Cpu.BytesAllocated);
     }
 
+    [Fact]
+    public void ReusedBuffersKeepAccountingAndOutliveTheirDevice()
+    {
+        var device = ComputeDevice.Create(DeviceKind.Cpu);
+        var first = device.Upload([1f, 2f, 3f], 3);
+        first.Dispose();
+        using (var second = device.Upload([4f, 5f, 6f], 3))
+        {
+            Assert.Equal([4f, 5f, 6f], second.ToArray());
+            Assert.Equal(3 * sizeof(float), device.BytesAllocated);
+        }
+        Assert.Equal(0, device.BytesAllocated);
+        var survivor = device.Allocate(5);
+        device.Dispose();
+        survivor.Dispose();
+        Assert.True(survivor.IsDisposed);
+    }
+
     public static TheoryData<string, int, int, int> AttentionAcrossTiles()
     {
         var data = new TheoryData<string, int, int, int>();
