@@ -46,36 +46,10 @@ public static class CpuMath
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), result, x);
     }
 
-    /// <summary>
-    /// The 16-lane <see cref="Exp(Vector256{float})"/>: e^x per lane, within ~2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 polynomial for e^r (the Cephes
-    /// expf coefficients) and 2ⁿ built in the exponent bits. 0 below the float range, +∞ above it, NaN kept.
-    /// </summary>
+    /// <summary>The 16-lane <see cref="Exp(Vector256{float})"/>: AVX-512's own instructions where present, else two halves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
-    {
-        if (Avx512F.IsSupported)
-            return ExpScaled(x);
-        var clamped = Vector512.Min(Vector512.Max(x, Vector512.Create(ExpUnderflow)), Vector512.Create(ExpOverflow));
-        var n = Vector512.Floor(CpuMicroKernel.MultiplyAdd(clamped, Vector512.Create(Log2E), Vector512.Create(0.5f)));
-        var r = CpuMicroKernel.MultiplyAdd(n, Vector512.Create(-Ln2High), clamped);
-        r = CpuMicroKernel.MultiplyAdd(n, Vector512.Create(-Ln2Low), r);
-        var p = Vector512.Create(1.9875691500e-4f);
-        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
-        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = CpuMicroKernel.MultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = CpuMicroKernel.MultiplyAdd(p, r * r, r) + Vector512<float>.One;
-        // 2ⁿ in two factors: n reaches 128 at the top of the range, one past the largest float exponent.
-        var half = Vector512.ShiftRightArithmetic(Vector512.ConvertToInt32(n), 1);
-        var scale1 = Vector512.ShiftLeft(half + Vector512.Create(127), 23).AsSingle();
-        var scale2 = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) - half + Vector512.Create(127), 23).AsSingle();
-        var result = p * scale1 * scale2;
-        result = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpUnderflow)), Vector512<float>.Zero, result);
-        result = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(ExpOverflow)),
-            Vector512.Create(float.PositiveInfinity), result);
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
-    }
+    public static Vector512<float> Exp(Vector512<float> x) =>
+        Avx512F.IsSupported ? ExpScaled(x) : Vector512.Create(Exp(x.GetLower()), Exp(x.GetUpper()));
 
     /// <summary>
     /// <see cref="Exp(Vector512{float})"/> with AVX-512's own rounding (vrndscaleps) and 2ⁿ scaling (vscalefps), which
