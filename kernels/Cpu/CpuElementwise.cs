@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 
 namespace GpuAttention.Kernels.Cpu;
@@ -23,18 +24,9 @@ public static unsafe class CpuElementwise
         Chunks(length, (start, count) => ScaleActivateRange((float*)xAddress + start, (float*)yAddress + start, count, alpha, activation));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddRange(float* a, float* b, float* y, int count)
-    {
-        int i = 0;
-        if (CpuFeatures.Vector256Paths)
-        {
-            for (; i + 8 <= count; i += 8)
-                (Vector256.Load(a + i) + Vector256.Load(b + i)).Store(y + i);
-        }
-        for (; i < count; i++)
-            y[i] = a[i] + b[i];
-    }
+    /// <summary>TensorPrimitives already does this at the widest vector width the CPU has.</summary>
+    private static void AddRange(float* a, float* b, float* y, int count) =>
+        TensorPrimitives.Add(new ReadOnlySpan<float>(a, count), new ReadOnlySpan<float>(b, count), new Span<float>(y, count));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScaleActivateRange(float* x, float* y, int count, float alpha, int activation)
