@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 
 namespace GpuAttention.Kernels.Cpu;
@@ -132,9 +131,20 @@ public static unsafe class CpuSoftmax
         return sum;
     }
 
-    /// <summary>y[j] = factor·x[j] (y may be x), by TensorPrimitives at the CPU's widest vectors.</summary>
-    public static void Scale(float* x, float factor, float* y, int count) =>
-        TensorPrimitives.Multiply(new ReadOnlySpan<float>(x, count), factor, new Span<float>(y, count));
+    /// <summary>y[j] = factor·x[j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Scale(float* x, float factor, float* y, int count)
+    {
+        int j = 0;
+        if (CpuFeatures.Vector256Paths)
+        {
+            var scale = Vector256.Create(factor);
+            for (; j + 8 <= count; j += 8)
+                (Vector256.Load(x + j) * scale).Store(y + j);
+        }
+        for (; j < count; j++)
+            y[j] = x[j] * factor;
+    }
 
     /// <summary>The largest lane (NaN lanes are reported separately by the callers).</summary>
     public static float MaxOf(Vector256<float> v)
