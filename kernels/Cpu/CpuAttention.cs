@@ -28,7 +28,7 @@ public static unsafe class CpuAttention
     /// </summary>
     public static bool RowByRow(int lq, int lk) => lq <= 4 || (lq <= 16 && lk <= 256);
 
-    /// <summary>Runs every task; returns when O (and the log-sum-exp) is written.</summary>
+    /// <summary>Runs every task; returns when O (and the log-sum-exp) is written. <paramref name="p"/>'s tile fields are the ILGPU kernel's and are not read: this kernel tiles by <see cref="RowTile"/> and <see cref="KeyTile"/>.</summary>
     public static void FlashForward(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p, int batch)
     {
         nint qAddress = (nint)q, kAddress = (nint)k, vAddress = (nint)v, oAddress = (nint)o, lseAddress = (nint)logSumExp;

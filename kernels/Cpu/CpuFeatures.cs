@@ -16,9 +16,6 @@ public static class CpuFeatures
     /// <summary>True when the micro-kernel takes its Vector512 path.</summary>
     public static bool Vector512Paths { get; } = Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated;
 
-    /// <summary>True when Vector256 multiply-adds are fused instructions.</summary>
-    public static bool FusedMultiplyAdd => Fma.IsSupported;
-
     /// <summary>Floats per vector of the matmul micro-kernel (16 with Vector512, 8 with Vector256, 1 scalar).</summary>
     public static int VectorFloats => Vector512Paths ? Vector512<float>.Count : Vector256Paths ? Vector256<float>.Count : 1;
 

@@ -147,7 +147,7 @@ public static unsafe class CpuSoftmax
     }
 
     /// <summary>The largest lane (NaN lanes are reported separately by the callers).</summary>
-    public static float MaxOf(Vector256<float> v)
+    private static float MaxOf(Vector256<float> v)
     {
         float max = float.NegativeInfinity;
         for (int lane = 0; lane < Vector256<float>.Count; lane++)

@@ -39,18 +39,17 @@ public static class Attention
         using var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
         output.MarkWritten();
         logSumExp?.MarkWritten();
+        var p = new AttentionParams
+        {
+            Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
+            WriteLogSumExp = logSumExp is null ? 0 : 1,
+        };
         if (device.IsManaged)
         {
-            var problem = new AttentionParams
-            {
-                Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
-                RowTile = CpuAttention.RowTile, KeyTile = CpuAttention.KeyTile,
-                WriteLogSumExp = logSumExp is null ? 0 : 1,
-            };
             unsafe
             {
                 CpuAttention.FlashForward(q.Pointer, k.Pointer, v.Pointer, output.Pointer, logSumExp is null ? null : logSumExp.Pointer,
-                    resolved.Host, problem, batch);
+                    resolved.Host, p, batch);
             }
             return;
         }
@@ -59,13 +58,8 @@ public static class Attention
             ?? throw new ArgumentException(
                 $"Argument 'q' has head dimension {d}, for which no tiling fits the launch profile's {profile.SharedMemoryBytes} bytes of shared memory.",
                 nameof(q));
-
-        var p = new AttentionParams
-        {
-            Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
-            RowTile = tiling.RowTile, KeyTile = tiling.KeyTile,
-            WriteLogSumExp = logSumExp is null ? 0 : 1,
-        };
+        p.RowTile = tiling.RowTile;
+        p.KeyTile = tiling.KeyTile;
         var config = new KernelConfig(
             new Index2D((lq + tiling.RowTile - 1) / tiling.RowTile, batch * heads),
             new Index2D(profile.AttentionGroupSize, 1),
