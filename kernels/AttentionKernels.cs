@@ -1,36 +1,23 @@
+using GpuAttention.Problems;
 using ILGPU;
 using ILGPU.Algorithms;
 
 namespace GpuAttention.Kernels;
 
-/// <summary>Problem and tiling description of the fused attention kernel; operands are [batch, heads, L, headDim].</summary>
-public struct AttentionParams
+/// <summary>The fused attention kernel's tiling: a launch choice, not part of the problem.</summary>
+public struct AttentionTiles
 {
-    /// <summary>Heads per batch entry.</summary>
-    public int Heads;
-    /// <summary>Query length.</summary>
-    public int Lq;
-    /// <summary>Key / value length: the first Lk rows of K and V are attended to.</summary>
-    public int Lk;
-    /// <summary>Rows K and V hold per (batch, head), ≥ Lk (a key/value cache is allocated for its longest sequence).</summary>
-    public int KeyCapacity;
-    /// <summary>Head dimension d.</summary>
-    public int HeadDim;
-    /// <summary>Multiplies Q·Kᵀ (usually 1/√d).</summary>
-    public float Scale;
     /// <summary>Query rows per group (Br).</summary>
     public int RowTile;
     /// <summary>Keys per streamed tile (Bc).</summary>
     public int KeyTile;
-    /// <summary>Non-zero: write the log-sum-exp of each query row's scores.</summary>
-    public int WriteLogSumExp;
 }
 
 /// <summary>Fused scaled-dot-product attention, flash-attention style.</summary>
 public static class AttentionKernels
 {
     /// <summary>
-    /// Output columns one thread may own: RowTile·HeadDim / groupSize must not exceed this
+    /// Output columns one thread may own: RowTile·headDim / groupSize must not exceed this
     /// (the launch shape is chosen so), keeping a thread's output row slice in registers.
     /// </summary>
     public const int MaxAccumulators = 32;
@@ -49,10 +36,10 @@ public static class AttentionKernels
     /// valid length are never loaded. Rows whose keys are all masked get zeros and a −∞ log-sum-exp.
     /// </summary>
     public static void FlashForward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
-        ArrayView<float> logSumExp, MaskParams mask, AttentionParams p)
+        ArrayView<float> logSumExp, MaskViews mask, AttentionProblem p, AttentionTiles tiles)
     {
         int thread = Group.IdxX, threads = Group.DimX;
-        int rowTile = p.RowTile, keyTile = p.KeyTile, d = p.HeadDim;
+        int rowTile = tiles.RowTile, keyTile = tiles.KeyTile, d = p.HeadDim;
         int headIndex = Grid.IdxY, head = headIndex % p.Heads, batch = headIndex / p.Heads;
         int qBegin = Grid.IdxX * rowTile;
         int qEnd = XMath.Min(qBegin + rowTile, p.Lq);

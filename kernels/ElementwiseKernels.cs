@@ -1,3 +1,4 @@
+using GpuAttention.Problems;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -80,4 +81,9 @@ public static class ElementwiseKernels
         int c = index.X, i = index.Y;
         y[(long)i * rowLength + c] = x[(long)sources[i] * rowLength + c];
     }
+
+    /// <summary>y[i] = convert(x[i]) between element types (dtype conversion). Launch: auto-grouped over Index1D(length).</summary>
+    public static void Convert<TFrom, TTo, TConversion>(Index1D i, ArrayView<TFrom> x, ArrayView<TTo> y)
+        where TFrom : unmanaged where TTo : unmanaged where TConversion : struct, IElementConversion<TFrom, TTo> =>
+        y[i] = default(TConversion).Convert(x[i]);
 }

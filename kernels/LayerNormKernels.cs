@@ -1,3 +1,4 @@
+using GpuAttention.Problems;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -8,15 +9,16 @@ public static class LayerNormKernels
 {
     /// <summary>
     /// y = (z − mean(z)) / sqrt(var(z) + eps) · gain + bias with z = x + residual (residual when
-    /// <paramref name="hasResidual"/> is non-zero). One group per row, any group size. Sums run over
+    /// <see cref="LayerNormProblem.HasResidual"/> is set). One group per row, any group size. Sums run over
     /// z − z[0] and the variance is taken about the mean in a second pass (not E[z²] − mean²): a row
     /// sitting at a large offset then keeps its fp32 precision instead of cancelling.
-    /// Dynamic shared memory: the group size in floats for the reductions, plus <paramref name="width"/>
+    /// Dynamic shared memory: the group size in floats for the reductions, plus the row width in
     /// floats when <paramref name="cacheRow"/> is non-zero (global memory is then read once), else 1.
     /// </summary>
     public static void LayerNorm(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> gain,
-        ArrayView<float> bias, ArrayView<float> y, int width, float epsilon, int hasResidual, int cacheRow)
+        ArrayView<float> bias, ArrayView<float> y, LayerNormProblem p, int cacheRow)
     {
+        int width = p.Width, hasResidual = p.HasResidual;
         long offset = (long)Grid.IdxX * width;
         var shared = SharedMemory.GetDynamic<float>();
         var scratch = shared.SubView(0, Group.DimX);
@@ -46,7 +48,7 @@ public static class LayerNormKernels
             localSquares += d * d;
         }
         float variance = GroupReduce.Sum(localSquares, scratch) / width;
-        float inverseStd = XMath.Rsqrt(variance + epsilon);
+        float inverseStd = XMath.Rsqrt(variance + p.Epsilon);
 
         for (int j = Group.IdxX; j < width; j += Group.DimX)
         {

@@ -1,60 +1,7 @@
+using GpuAttention.Problems;
 using ILGPU;
 
 namespace GpuAttention.Kernels;
-
-/// <summary>
-/// Problem description shared by the matmul kernels: C[b] = act(alpha·op(A[b])·op(B[b]) + beta·C[b] + bias),
-/// row-major, element strides between batch entries (0 broadcasts an operand over the batch).
-/// </summary>
-public struct MatMulParams
-{
-    /// <summary>Rows of op(A) and C.</summary>
-    public int M;
-    /// <summary>Columns of op(B) and C.</summary>
-    public int N;
-    /// <summary>Columns of op(A), rows of op(B).</summary>
-    public int K;
-    /// <summary>Row stride of A as stored (K when not transposed, M when transposed).</summary>
-    public int Lda;
-    /// <summary>Row stride of B as stored (N when not transposed, K when transposed).</summary>
-    public int Ldb;
-    /// <summary>Row stride of C.</summary>
-    public int Ldc;
-    /// <summary>Batch strides in elements.</summary>
-    public long BatchStrideA, BatchStrideB, BatchStrideC;
-    /// <summary>Non-zero: A is stored K×M and used transposed.</summary>
-    public int TransA;
-    /// <summary>Non-zero: B is stored N×K and used transposed.</summary>
-    public int TransB;
-    /// <summary>Scale of the product.</summary>
-    public float Alpha;
-    /// <summary>Scale of the existing C; when 0, C is never read (so it may hold garbage or NaN).</summary>
-    public float Beta;
-    /// <summary>Non-zero: add bias[n] to every row.</summary>
-    public int HasBias;
-    /// <summary>An <see cref="Activation"/> value applied last.</summary>
-    public int Activation;
-
-    /// <summary>op(A)[m, k] of batch entry <paramref name="batch"/>.</summary>
-    public readonly float LoadA(ArrayView<float> a, int batch, int m, int k) =>
-        a[batch * BatchStrideA + (TransA != 0 ? (long)k * Lda + m : (long)m * Lda + k)];
-
-    /// <summary>op(B)[k, n] of batch entry <paramref name="batch"/>.</summary>
-    public readonly float LoadB(ArrayView<float> b, int batch, int k, int n) =>
-        b[batch * BatchStrideB + (TransB != 0 ? (long)n * Ldb + k : (long)k * Ldb + n)];
-
-    /// <summary>Writes the epilogue of one finished dot product into C.</summary>
-    public readonly void Store(ArrayView<float> c, ArrayView<float> bias, int batch, int m, int n, float dot)
-    {
-        long index = batch * BatchStrideC + (long)m * Ldc + n;
-        float value = Alpha * dot;
-        if (Beta != 0f)
-            value += Beta * c[index];
-        if (HasBias != 0)
-            value += bias[n];
-        c[index] = ActivationMath.Apply(value, Activation);
-    }
-}
 
 /// <summary>Four floats kept in registers: one row of a thread's 4×4 register block.</summary>
 public struct Float4
@@ -86,13 +33,13 @@ public static class MatMulKernels
     /// Launch: auto-grouped over Index3D(N, M, batch).
     /// </summary>
     public static void Naive(Index3D index, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
-        ArrayView<float> bias, MatMulParams p)
+        ArrayView<float> bias, MatMulProblem p)
     {
         int n = index.X, m = index.Y, batch = index.Z;
         float dot = 0f;
         for (int k = 0; k < p.K; k++)
-            dot += p.LoadA(a, batch, m, k) * p.LoadB(b, batch, k, n);
-        p.Store(c, bias, batch, m, n, dot);
+            dot += a[p.OffsetA(batch, m, k)] * b[p.OffsetB(batch, k, n)];
+        Store(p, c, bias, batch, m, n, dot);
     }
 
     /// <summary>
@@ -102,7 +49,7 @@ public static class MatMulKernels
     /// ty + i·TY and columns tx + j·TX, so that shared reads and global stores are contiguous across tx.
     /// </summary>
     public static void Tiled(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias,
-        MatMulParams p, int tileK)
+        MatMulProblem p, int tileK)
     {
         int tx = Group.IdxX, ty = Group.IdxY;
         int groupX = Group.DimX, groupY = Group.DimY;
@@ -126,7 +73,7 @@ public static class MatMulKernels
                 if (p.TransA != 0) { kk = e / tileM; mm = e % tileM; }
                 else { mm = e / tileK; kk = e % tileK; }
                 int m = rowBase + mm, k = k0 + kk;
-                tileA[kk * tileM + mm] = m < p.M && k < p.K ? p.LoadA(a, batch, m, k) : 0f;
+                tileA[kk * tileM + mm] = m < p.M && k < p.K ? a[p.OffsetA(batch, m, k)] : 0f;
             }
             for (int e = thread; e < tileK * tileN; e += threads)
             {
@@ -134,7 +81,7 @@ public static class MatMulKernels
                 if (p.TransB != 0) { nn = e / tileK; kk = e % tileK; }
                 else { kk = e / tileN; nn = e % tileN; }
                 int n = colBase + nn, k = k0 + kk;
-                tileB[kk * tileN + nn] = n < p.N && k < p.K ? p.LoadB(b, batch, k, n) : 0f;
+                tileB[kk * tileN + nn] = n < p.N && k < p.K ? b[p.OffsetB(batch, k, n)] : 0f;
             }
             Group.Barrier();
 
@@ -160,7 +107,19 @@ public static class MatMulKernels
         StoreRow(p, c, bias, batch, rowBase + ty + 3 * groupY, colBase + tx, groupX, acc3);
     }
 
-    private static void StoreRow(MatMulParams p, ArrayView<float> c, ArrayView<float> bias, int batch, int m,
+    /// <summary>Writes the epilogue of one finished dot product into C.</summary>
+    private static void Store(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int m, int n, float dot)
+    {
+        long index = p.OffsetC(batch, m, n);
+        float value = p.Alpha * dot;
+        if (p.Beta != 0f)
+            value += p.Beta * c[index];
+        if (p.HasBias != 0)
+            value += bias[n];
+        c[index] = ActivationMath.Apply(value, p.Activation);
+    }
+
+    private static void StoreRow(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int m,
         int n0, int colStride, Float4 row)
     {
         if (m >= p.M)
@@ -169,7 +128,7 @@ public static class MatMulKernels
         {
             int n = n0 + j * colStride;
             if (n < p.N)
-                p.Store(c, bias, batch, m, n, row.Get(j));
+                Store(p, c, bias, batch, m, n, row.Get(j));
         }
     }
 }

@@ -23,7 +23,7 @@ public static class DeviceProvider
     /// </summary>
     public static bool SmallSizes => Environment.GetEnvironmentVariable(SizesVariable)?.Trim().ToLowerInvariant() switch
     {
-        null or "" => Device.IsCpu && !Device.IsManaged,
+        null or "" => Device.IsCpuHardware && !(Device.Kind == DeviceKind.ManagedCpu),
         "small" => true,
         "full" => false,
         var other => throw new ArgumentException($"{SizesVariable}='{other}' is neither 'small' nor 'full'.", SizesVariable),

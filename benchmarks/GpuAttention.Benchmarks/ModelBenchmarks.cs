@@ -53,7 +53,7 @@ public class ModelBenchmarks
         device = DeviceProvider.Device;
         var (d, heads, ff, length) = EncoderShape;
         var config = new TransformerConfig { DModel = d, Heads = heads, DFeedForward = ff, SourceVocabulary = 1, TargetVocabulary = 3 };
-        encoderLayer = new EncoderLayer(new WeightSource(device, RandomEncoderLayer(d, ff), "random"), "", config);
+        encoderLayer = EncoderLayer.Load(new WeightSource(device, RandomEncoderLayer(d, ff), "random"), "", config);
         input = device.Upload(Verify.RandomData(length * d, 1), 1, length, d);
         EncoderLayerForward();
     }

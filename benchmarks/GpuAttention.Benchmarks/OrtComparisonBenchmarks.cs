@@ -16,7 +16,7 @@ namespace GpuAttention.Benchmarks;
 
 /// <summary>
 /// ONNX Runtime (NuGet Microsoft.ML.OnnxRuntime, CPU execution provider) beside our library on
-/// <c>ComputeDevice.Create(DeviceKind.Cpu)</c>, in one run and on the same inputs: square matmul, multi-head attention
+/// <c>ComputeDevice.Create(DeviceKind.ManagedCpu)</c>, in one run and on the same inputs: square matmul, multi-head attention
 /// (causal or not), one Transformer encoder layer, and greedy decoding of the reverse-digits sample. Each workload is
 /// one value of <see cref="Workload"/>; ORT is the baseline of its row group, so <c>Ratio</c> = t_ours / t_ORT and
 /// <c>Speed vs ORT</c> = t_ORT / t_ours (above 1: we are faster).
@@ -57,7 +57,7 @@ public class OrtComparisonBenchmarks
         }
     }
 
-    private static readonly Lazy<ComputeDevice> OursDevice = new(() => ComputeDevice.Create(DeviceKind.Cpu));
+    private static readonly Lazy<ComputeDevice> OursDevice = new(() => ComputeDevice.Create(DeviceKind.ManagedCpu));
 
     /// <summary>True when these are method names of this class (Program's Device column asks).</summary>
     public static bool IsMethod(string name) => name is nameof(OnnxRuntime) or nameof(Ours) or nameof(OursKvCache);
@@ -65,7 +65,7 @@ public class OrtComparisonBenchmarks
     /// <summary>What runs a method of this class: ORT's CPU provider or our CPU device.</summary>
     public static string Engine(string method) => method == nameof(OnnxRuntime)
         ? $"ONNX Runtime {OrtEnv.Instance().GetVersionString()} CPU EP"
-        : $"{DeviceKind.Cpu}: {OursDevice.Value.Name}";
+        : $"{DeviceKind.ManagedCpu}: {OursDevice.Value.Name}";
 
     /// <summary>Full sizes, or a tiny set when <see cref="DeviceProvider.SizesVariable"/> is <c>small</c>.</summary>
     public static IEnumerable<OrtWorkload> Workloads
@@ -243,7 +243,7 @@ public class OrtComparisonBenchmarks
         var (d, heads, ff, length) = (Workload.DModel, Workload.Heads, Workload.DFeedForward, Workload.Size);
         var tensors = ModelBenchmarks.RandomEncoderLayer(d, ff);
         var config = new TransformerConfig { DModel = d, Heads = heads, DFeedForward = ff, SourceVocabulary = 1, TargetVocabulary = 3 };
-        encoderLayer = Own(new EncoderLayer(new WeightSource(device, tensors, "random"), "", config));
+        encoderLayer = Own(EncoderLayer.Load(new WeightSource(device, tensors, "random"), "", config));
         float[] hx = Verify.RandomData(length * d, 1), hy = new float[length * d];
         x = Own(device.Upload(hx, 1, length, d));
 

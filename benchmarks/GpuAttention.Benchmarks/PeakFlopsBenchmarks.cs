@@ -43,12 +43,12 @@ public class PeakFlopsBenchmarks
         Vector512<float> a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x, a8 = x, a9 = x, a10 = x, a11 = x;
         for (long i = 0; i < iterations; i++)
         {
-            a0 = CpuMicroKernel.MultiplyAdd(a0, x, y); a1 = CpuMicroKernel.MultiplyAdd(a1, x, y);
-            a2 = CpuMicroKernel.MultiplyAdd(a2, x, y); a3 = CpuMicroKernel.MultiplyAdd(a3, x, y);
-            a4 = CpuMicroKernel.MultiplyAdd(a4, x, y); a5 = CpuMicroKernel.MultiplyAdd(a5, x, y);
-            a6 = CpuMicroKernel.MultiplyAdd(a6, x, y); a7 = CpuMicroKernel.MultiplyAdd(a7, x, y);
-            a8 = CpuMicroKernel.MultiplyAdd(a8, x, y); a9 = CpuMicroKernel.MultiplyAdd(a9, x, y);
-            a10 = CpuMicroKernel.MultiplyAdd(a10, x, y); a11 = CpuMicroKernel.MultiplyAdd(a11, x, y);
+            a0 = CpuVector.MultiplyAdd(a0, x, y); a1 = CpuVector.MultiplyAdd(a1, x, y);
+            a2 = CpuVector.MultiplyAdd(a2, x, y); a3 = CpuVector.MultiplyAdd(a3, x, y);
+            a4 = CpuVector.MultiplyAdd(a4, x, y); a5 = CpuVector.MultiplyAdd(a5, x, y);
+            a6 = CpuVector.MultiplyAdd(a6, x, y); a7 = CpuVector.MultiplyAdd(a7, x, y);
+            a8 = CpuVector.MultiplyAdd(a8, x, y); a9 = CpuVector.MultiplyAdd(a9, x, y);
+            a10 = CpuVector.MultiplyAdd(a10, x, y); a11 = CpuVector.MultiplyAdd(a11, x, y);
         }
         return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
     }
@@ -61,12 +61,12 @@ public class PeakFlopsBenchmarks
         Vector256<float> a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x, a8 = x, a9 = x, a10 = x, a11 = x;
         for (long i = 0; i < iterations; i++)
         {
-            a0 = CpuMicroKernel.MultiplyAdd(a0, x, y); a1 = CpuMicroKernel.MultiplyAdd(a1, x, y);
-            a2 = CpuMicroKernel.MultiplyAdd(a2, x, y); a3 = CpuMicroKernel.MultiplyAdd(a3, x, y);
-            a4 = CpuMicroKernel.MultiplyAdd(a4, x, y); a5 = CpuMicroKernel.MultiplyAdd(a5, x, y);
-            a6 = CpuMicroKernel.MultiplyAdd(a6, x, y); a7 = CpuMicroKernel.MultiplyAdd(a7, x, y);
-            a8 = CpuMicroKernel.MultiplyAdd(a8, x, y); a9 = CpuMicroKernel.MultiplyAdd(a9, x, y);
-            a10 = CpuMicroKernel.MultiplyAdd(a10, x, y); a11 = CpuMicroKernel.MultiplyAdd(a11, x, y);
+            a0 = CpuVector.MultiplyAdd(a0, x, y); a1 = CpuVector.MultiplyAdd(a1, x, y);
+            a2 = CpuVector.MultiplyAdd(a2, x, y); a3 = CpuVector.MultiplyAdd(a3, x, y);
+            a4 = CpuVector.MultiplyAdd(a4, x, y); a5 = CpuVector.MultiplyAdd(a5, x, y);
+            a6 = CpuVector.MultiplyAdd(a6, x, y); a7 = CpuVector.MultiplyAdd(a7, x, y);
+            a8 = CpuVector.MultiplyAdd(a8, x, y); a9 = CpuVector.MultiplyAdd(a9, x, y);
+            a10 = CpuVector.MultiplyAdd(a10, x, y); a11 = CpuVector.MultiplyAdd(a11, x, y);
         }
         return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
     }

@@ -26,7 +26,7 @@ var config = ManualConfig.Create(DefaultConfig.Instance)
     .WithArtifactsPath(artifacts)
     .AddJob(job.AsDefault())
     .AddColumn(new TagColumn("Device", method => OrtComparisonBenchmarks.IsMethod(method)
-        ? OrtComparisonBenchmarks.Engine(method) // ORT's CPU provider, or our DeviceKind.Cpu device
+        ? OrtComparisonBenchmarks.Engine(method) // ORT's CPU provider, or our DeviceKind.ManagedCpu device
         : DeviceProvider.Device.Name));
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(benchmarkArgs, config);
 

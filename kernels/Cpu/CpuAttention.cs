@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using GpuAttention.Problems;
 
 namespace GpuAttention.Kernels.Cpu;
 
@@ -28,27 +29,28 @@ public static unsafe class CpuAttention
     /// </summary>
     public static bool RowByRow(int lq, int lk) => lq <= 4 || (lq <= 16 && lk <= 256);
 
-    /// <summary>Runs every task; returns when O (and the log-sum-exp) is written. <paramref name="p"/>'s tile fields are the ILGPU kernel's and are not read: this kernel tiles by <see cref="RowTile"/> and <see cref="KeyTile"/>.</summary>
-    public static void FlashForward(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p, int batch)
+    /// <summary>Runs every task; returns when O (and the log-sum-exp, when <paramref name="logSumExp"/> is not null) is written.</summary>
+    public static void FlashForward(CpuExecution execution, float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask,
+        AttentionProblem p)
     {
         nint qAddress = (nint)q, kAddress = (nint)k, vAddress = (nint)v, oAddress = (nint)o, lseAddress = (nint)logSumExp;
-        bool parallel = CpuParallel.Worthwhile((long)batch * p.Heads * p.Lq * p.Lk * p.HeadDim);
+        bool parallel = execution.Worthwhile(p.MultiplyAdds / 2);
         if (RowByRow(p.Lq, p.Lk))
         {
-            CpuParallel.For(checked(batch * p.Heads * p.Lq), task =>
-                QueryRow((float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,
+            execution.For(checked(p.BatchHeads * p.Lq), task =>
+                QueryRow(execution, (float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,
                     task / p.Lq, task % p.Lq), parallel);
             return;
         }
         int rowTiles = (p.Lq + RowTile - 1) / RowTile;
-        CpuParallel.For(checked(batch * p.Heads * rowTiles), task =>
-            QueryTile((float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,
+        execution.For(checked(p.BatchHeads * rowTiles), task =>
+            QueryTile(execution, (float*)qAddress, (float*)kAddress, (float*)vAddress, (float*)oAddress, (float*)lseAddress, mask, p,
                 task / rowTiles, task % rowTiles), parallel);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void QueryTile(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p,
-        int headIndex, int rowTile)
+    private static void QueryTile(CpuExecution execution, float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask,
+        AttentionProblem p, int headIndex, int rowTile)
     {
         int rowsPerTile = CpuMicroKernel.Rows, columns = CpuMicroKernel.Columns;
         int d = p.HeadDim, paddedDim = RoundUp(d, columns);
@@ -60,8 +62,9 @@ public static unsafe class CpuAttention
 
         // A key tile padded to whole micro-kernel rows (64 keys take 66 rows of 6).
         int tileRows = RoundUp(KeyTile, rowsPerTile);
-        float* queriesT = CpuWorkspace.Get(CpuWorkspace.Slot.Tile,
+        using var scratch = execution.Rent(ScratchSlot.Tile,
             (long)d * width + (long)tileRows * width + (long)RowTile * paddedDim + (long)tileRows * Math.Max(paddedDim, d) + 3L * width);
+        float* queriesT = scratch.Pointer;
         float* scoresT = queriesT + d * width;              // [tileRows][width]
         float* output = scoresT + tileRows * width;         // [width ≤ RowTile][paddedDim]
         float* staged = output + RowTile * paddedDim;       // keys or values padded to whole micro-tiles
@@ -79,9 +82,9 @@ public static unsafe class CpuAttention
         new Span<float>(runningMax, width).Fill(float.NegativeInfinity);
         new Span<float>(runningSum, width).Clear();
 
-        int validLength = mask.ValidLengths?[batch] ?? p.Lk;
-        int keyBegin = MaskWindow.Begin(qBegin, p.Lq, p.Lk, mask.WindowLeft);
-        int keyEnd = MaskWindow.End(qBegin + rows - 1, p.Lq, p.Lk, mask.WindowRight, validLength);
+        int validLength = mask.ValidLength(batch, p.Lk);
+        int keyBegin = mask.Rules.FirstKey(qBegin, p.Lq, p.Lk);
+        int keyEnd = mask.Rules.KeyEnd(qBegin + rows - 1, p.Lq, p.Lk, validLength);
         for (int k0 = keyBegin; k0 < keyEnd; k0 += KeyTile)
         {
             int keys = Math.Min(KeyTile, keyEnd - k0), paddedKeys = RoundUp(keys, rowsPerTile);
@@ -95,8 +98,8 @@ public static unsafe class CpuAttention
                     CpuMicroKernel.Tile(d, block, d, queriesT + c, width, scoresT + j * width + c, width, accumulate: false);
             }
             bool wholeTileVisible = mask.Additive == null
-                && MaskWindow.Begin(qBegin + rows - 1, p.Lq, p.Lk, mask.WindowLeft) <= k0
-                && MaskWindow.End(qBegin, p.Lq, p.Lk, mask.WindowRight, validLength) >= k0 + keys;
+                && mask.Rules.FirstKey(qBegin + rows - 1, p.Lq, p.Lk) <= k0
+                && mask.Rules.KeyEnd(qBegin, p.Lq, p.Lk, validLength) >= k0 + keys;
             if (!wholeTileVisible)
                 ApplyMask(scoresT, width, mask, p, batch, head, qBegin, rows, k0, keys);
             for (int j = keys; j < paddedKeys; j++)
@@ -106,7 +109,7 @@ public static unsafe class CpuAttention
             for (int r = 0; r < rows; r++)
             {
                 if (rescale[r] != 1f)
-                    CpuSoftmax.Scale(output + r * paddedDim, rescale[r], output + r * paddedDim, paddedDim);
+                    CpuVector.Scale(output + r * paddedDim, rescale[r], output + r * paddedDim, paddedDim);
             }
 
             float* valueRows = v + kvBase + (long)k0 * d;
@@ -127,7 +130,7 @@ public static unsafe class CpuAttention
         for (int r = 0; r < rows; r++)
         {
             float total = runningSum[r];
-            CpuSoftmax.Scale(output + r * paddedDim, total == 0f ? 0f : 1f / total, o + qBase + (long)(qBegin + r) * d, d);
+            CpuVector.Scale(output + r * paddedDim, total == 0f ? 0f : 1f / total, o + qBase + (long)(qBegin + r) * d, d);
             if (logSumExp != null)
                 logSumExp[(long)headIndex * p.Lq + qBegin + r] = total == 0f ? float.NegativeInfinity : runningMax[r] + MathF.Log(total);
         }
@@ -138,10 +141,10 @@ public static unsafe class CpuAttention
     /// the queries that see key j form one contiguous run (i'  − left ≤ j ≤ i' + right), so the rest are two vector fills.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ApplyMask(float* scoresT, int width, HostMask mask, AttentionParams p, int batch, int head, int qBegin,
+    private static void ApplyMask(float* scoresT, int width, HostMask mask, AttentionProblem p, int batch, int head, int qBegin,
         int rows, int k0, int keys)
     {
-        int validLength = mask.ValidLengths?[batch] ?? p.Lk;
+        int validLength = mask.ValidLength(batch, p.Lk);
         long offset = (long)p.Lk - p.Lq;
         for (int j = 0; j < keys; j++)
         {
@@ -152,8 +155,8 @@ public static unsafe class CpuAttention
                 row.Fill(float.NegativeInfinity);
                 continue;
             }
-            int first = (int)Math.Clamp(key - offset - mask.WindowRight - qBegin, 0, rows);
-            int last = (int)Math.Clamp(key - offset + mask.WindowLeft - qBegin + 1, first, rows);
+            int first = (int)Math.Clamp(key - offset - mask.Rules.WindowRight - qBegin, 0, rows);
+            int last = (int)Math.Clamp(key - offset + mask.Rules.WindowLeft - qBegin + 1, first, rows);
             row[..first].Fill(float.NegativeInfinity);
             row[last..].Fill(float.NegativeInfinity);
             if (mask.Additive == null)
@@ -171,78 +174,45 @@ public static unsafe class CpuAttention
     private static void OnlineSoftmax(float* scoresT, int width, int keys, float* runningMax, float* runningSum, float* rescale)
     {
         if (CpuFeatures.Vector512Paths)
-            OnlineSoftmax512(scoresT, width, keys, runningMax, runningSum, rescale);
+            OnlineSoftmax<Vector512<float>, CpuVector.Lanes512>(scoresT, width, keys, runningMax, runningSum, rescale);
         else
-            OnlineSoftmax256(scoresT, width, keys, runningMax, runningSum, rescale);
+            OnlineSoftmax<Vector256<float>, CpuVector.Lanes256>(scoresT, width, keys, runningMax, runningSum, rescale);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void OnlineSoftmax256(float* scoresT, int width, int keys, float* runningMax, float* runningSum, float* rescale)
+    private static void OnlineSoftmax<TVector, TLanes>(float* scoresT, int width, int keys, float* runningMax, float* runningSum,
+        float* rescale) where TVector : struct where TLanes : struct, CpuVector.ILanes<TVector>
     {
-        int lanes = Vector256<float>.Count;
-        var negativeInfinity = Vector256.Create(float.NegativeInfinity);
-        for (int r = 0; r < width; r += lanes)
+        var lanes = default(TLanes);
+        var negativeInfinity = lanes.Constant(float.NegativeInfinity);
+        var zero = lanes.Constant(0f);
+        for (int r = 0; r < width; r += lanes.Count)
         {
             var tileMax = negativeInfinity;
-            var nan = Vector256<float>.Zero;
+            var nan = zero;
             for (int j = 0; j < keys; j++)
             {
-                var s = Vector256.Load(scoresT + j * width + r);
-                tileMax = Vector256.Max(tileMax, s);
-                nan |= ~Vector256.Equals(s, s);
+                var s = lanes.Load(scoresT + j * width + r);
+                tileMax = lanes.Max(tileMax, s);
+                nan = lanes.Or(nan, lanes.Not(lanes.EqualsMask(s, s)));
             }
-            var oldMax = Vector256.Load(runningMax + r);
-            var newMax = Vector256.ConditionalSelect(nan | ~Vector256.Equals(oldMax, oldMax), Vector256.Create(float.NaN),
-                Vector256.Max(oldMax, tileMax));
+            var oldMax = lanes.Load(runningMax + r);
+            var newMax = lanes.Select(lanes.Or(nan, lanes.Not(lanes.EqualsMask(oldMax, oldMax))), lanes.Constant(float.NaN),
+                lanes.Max(oldMax, tileMax));
             // A query that has seen no visible key yet keeps max −∞: shift by 0 so its weights are e^−∞ = 0, not NaN.
-            var shift = Vector256.ConditionalSelect(Vector256.Equals(newMax, negativeInfinity), Vector256<float>.Zero, newMax);
-            var sum = Vector256<float>.Zero;
+            var shift = lanes.Select(lanes.EqualsMask(newMax, negativeInfinity), zero, newMax);
+            var sum = zero;
             for (int j = 0; j < keys; j++)
             {
                 float* row = scoresT + j * width + r;
-                var weight = CpuMath.Exp(Vector256.Load(row) - shift);
-                weight.Store(row);
-                sum += weight;
+                var weight = lanes.Exp(lanes.Subtract(lanes.Load(row), shift));
+                lanes.Store(weight, row);
+                sum = lanes.Add(sum, weight);
             }
-            var factor = CpuMath.Exp(oldMax - shift);
-            (Vector256.Load(runningSum + r) * factor + sum).Store(runningSum + r);
-            newMax.Store(runningMax + r);
-            factor.Store(rescale + r);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void OnlineSoftmax512(float* scoresT, int width, int keys, float* runningMax, float* runningSum, float* rescale)
-    {
-        int lanes = Vector512<float>.Count;
-        var negativeInfinity = Vector512.Create(float.NegativeInfinity);
-        for (int r = 0; r < width; r += lanes)
-        {
-            var tileMax = negativeInfinity;
-            var nan = Vector512<float>.Zero;
-            for (int j = 0; j < keys; j++)
-            {
-                var s = Vector512.Load(scoresT + j * width + r);
-                tileMax = Vector512.Max(tileMax, s);
-                nan |= ~Vector512.Equals(s, s);
-            }
-            var oldMax = Vector512.Load(runningMax + r);
-            var newMax = Vector512.ConditionalSelect(nan | ~Vector512.Equals(oldMax, oldMax), Vector512.Create(float.NaN),
-                Vector512.Max(oldMax, tileMax));
-            // A query that has seen no visible key yet keeps max −∞: shift by 0 so its weights are e^−∞ = 0, not NaN.
-            var shift = Vector512.ConditionalSelect(Vector512.Equals(newMax, negativeInfinity), Vector512<float>.Zero, newMax);
-            var sum = Vector512<float>.Zero;
-            for (int j = 0; j < keys; j++)
-            {
-                float* row = scoresT + j * width + r;
-                var weight = CpuMath.Exp(Vector512.Load(row) - shift);
-                weight.Store(row);
-                sum += weight;
-            }
-            var factor = CpuMath.Exp(oldMax - shift);
-            (Vector512.Load(runningSum + r) * factor + sum).Store(runningSum + r);
-            newMax.Store(runningMax + r);
-            factor.Store(rescale + r);
+            var factor = lanes.Exp(lanes.Subtract(oldMax, shift));
+            lanes.Store(lanes.MultiplyAdd(lanes.Load(runningSum + r), factor, sum), runningSum + r);
+            lanes.Store(newMax, runningMax + r);
+            lanes.Store(factor, rescale + r);
         }
     }
 
@@ -265,23 +235,24 @@ public static unsafe class CpuAttention
 
     /// <summary>One query row over all its visible keys: dot products, softmax over the row, then Σ p·v.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void QueryRow(float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask, AttentionParams p,
-        int headIndex, int i)
+    private static void QueryRow(CpuExecution execution, float* q, float* k, float* v, float* o, float* logSumExp, HostMask mask,
+        AttentionProblem p, int headIndex, int i)
     {
         int d = p.HeadDim, head = headIndex % p.Heads, batch = headIndex / p.Heads;
         long kvBase = (long)headIndex * p.KeyCapacity * d;
         float* output = o + ((long)headIndex * p.Lq + i) * d;
         var (begin, end) = mask.VisibleKeys(batch, i, p.Lq, p.Lk);
         int count = Math.Max(0, end - begin);
-        float* query = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, d + (long)count);
+        using var scratch = execution.Rent(ScratchSlot.Tile, d + (long)count);
+        float* query = scratch.Pointer;
         float* weights = query + d;
-        CpuSoftmax.Scale(q + ((long)headIndex * p.Lq + i) * d, p.Scale, query, d);
+        CpuVector.Scale(q + ((long)headIndex * p.Lq + i) * d, p.Scale, query, d);
         float* additive = mask.AdditiveRow(batch, head, i, p.Lk);
         float max = float.NegativeInfinity;
         bool nan = false;
         for (int j = 0; j < count; j++)
         {
-            float s = CpuMatMul.Dot(query, k + kvBase + (long)(begin + j) * d, d);
+            float s = CpuVector.Dot(query, k + kvBase + (long)(begin + j) * d, d);
             if (additive != null)
                 s += additive[begin + j];
             weights[j] = s;
@@ -297,9 +268,9 @@ public static unsafe class CpuAttention
                 logSumExp[(long)headIndex * p.Lq + i] = nan ? float.NaN : float.NegativeInfinity;
             return;
         }
-        float sum = CpuSoftmax.ExpShifted(weights, max, count);
+        float sum = CpuVector.ExpShifted(weights, max, count);
         for (int j = 0; j < count; j++)
-            CpuMatMul.MultiplyAddRow(output, weights[j] / sum, v + kvBase + (long)(begin + j) * d, d);
+            CpuVector.AddScaled(output, weights[j] / sum, v + kvBase + (long)(begin + j) * d, d);
         if (logSumExp != null)
             logSumExp[(long)headIndex * p.Lq + i] = max + MathF.Log(sum);
     }

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 
 namespace GpuAttention.Kernels.Cpu;
 
@@ -10,36 +9,34 @@ public static unsafe class CpuElementwise
     /// <summary>Elements per task of the streaming ops (~20 µs each): smaller ones run inline.</summary>
     private const int ChunkElements = 1 << 18;
 
-    /// <summary>y[i] = a[i] + b[i].</summary>
-    public static void Add(float* a, float* b, float* y, long length)
+    /// <summary>y[i] = a[i] + b[i]; TensorPrimitives already runs it at the widest vector width the CPU has.</summary>
+    public static void Add(CpuExecution execution, float* a, float* b, float* y, long length)
     {
         nint aAddress = (nint)a, bAddress = (nint)b, yAddress = (nint)y;
-        Chunks(length, (start, count) => AddRange((float*)aAddress + start, (float*)bAddress + start, (float*)yAddress + start, count));
+        Chunks(execution, length, (start, count) => TensorPrimitives.Add(new ReadOnlySpan<float>((float*)aAddress + start, count),
+            new ReadOnlySpan<float>((float*)bAddress + start, count), new Span<float>((float*)yAddress + start, count)));
     }
 
     /// <summary>y[i] = act(alpha·x[i]).</summary>
-    public static void ScaleActivate(float* x, float* y, long length, float alpha, int activation)
+    public static void ScaleActivate(CpuExecution execution, float* x, float* y, long length, float alpha, int activation)
     {
         nint xAddress = (nint)x, yAddress = (nint)y;
-        Chunks(length, (start, count) => ScaleActivateRange((float*)xAddress + start, (float*)yAddress + start, count, alpha, activation));
+        Chunks(execution, length, (start, count) =>
+            CpuVector.ScaleActivate((float*)xAddress + start, alpha, activation, (float*)yAddress + start, count));
     }
 
-    /// <summary>TensorPrimitives already does this at the widest vector width the CPU has.</summary>
-    private static void AddRange(float* a, float* b, float* y, int count) =>
-        TensorPrimitives.Add(new ReadOnlySpan<float>(a, count), new ReadOnlySpan<float>(b, count), new Span<float>(y, count));
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScaleActivateRange(float* x, float* y, int count, float alpha, int activation)
+    /// <summary>y[i] = convert(x[i]) between element types, the same conversion the ILGPU kernels run.</summary>
+    public static void Convert<TFrom, TTo, TConversion>(CpuExecution execution, TFrom* x, TTo* y, long length)
+        where TFrom : unmanaged where TTo : unmanaged where TConversion : struct, IElementConversion<TFrom, TTo>
     {
-        int i = 0;
-        if (CpuFeatures.Vector256Paths)
+        nint xAddress = (nint)x, yAddress = (nint)y;
+        Chunks(execution, length, (start, count) =>
         {
-            var scale = Vector256.Create(alpha);
-            for (; i + 8 <= count; i += 8)
-                CpuMath.Activate(Vector256.Load(x + i) * scale, activation).Store(y + i);
-        }
-        for (; i < count; i++)
-            y[i] = CpuMath.Activate(alpha * x[i], activation);
+            TFrom* source = (TFrom*)xAddress + start;
+            TTo* target = (TTo*)yAddress + start;
+            for (int i = 0; i < count; i++)
+                target[i] = default(TConversion).Convert(source[i]);
+        });
     }
 
     /// <summary>output[t, :] = table[tokens[t], :]·scale (token ids validated by the caller).</summary>
@@ -47,7 +44,7 @@ public static unsafe class CpuElementwise
     public static void EmbeddingGather(ReadOnlySpan<int> tokens, float* table, float* output, int width, float scale)
     {
         for (int t = 0; t < tokens.Length; t++)
-            CpuSoftmax.Scale(table + (long)tokens[t] * width, scale, output + (long)t * width, width);
+            CpuVector.Scale(table + (long)tokens[t] * width, scale, output + (long)t * width, width);
     }
 
     /// <summary>
@@ -102,9 +99,9 @@ public static unsafe class CpuElementwise
             Buffer.MemoryCopy(x + sources[i] * rowLength, y + i * rowLength, rowLength * sizeof(float), rowLength * sizeof(float));
     }
 
-    private static void Chunks(long length, Action<long, int> body)
+    private static void Chunks(CpuExecution execution, long length, Action<long, int> body)
     {
-        int chunks = (int)((length + ChunkElements - 1) / ChunkElements);
-        CpuParallel.For(chunks, chunk => body((long)chunk * ChunkElements, (int)Math.Min(ChunkElements, length - (long)chunk * ChunkElements)));
+        int chunks = checked((int)((length + ChunkElements - 1) / ChunkElements));
+        execution.For(chunks, chunk => body((long)chunk * ChunkElements, (int)Math.Min(ChunkElements, length - (long)chunk * ChunkElements)));
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using GpuAttention.Problems;
 
 namespace GpuAttention.Kernels.Cpu;
 
@@ -9,21 +10,23 @@ namespace GpuAttention.Kernels.Cpu;
 /// </summary>
 public static unsafe class CpuLayerNorm
 {
-    /// <summary>Normalises <paramref name="rows"/> rows of <paramref name="width"/>; <paramref name="residual"/> may be null.</summary>
-    public static void LayerNorm(float* x, float* residual, float* gain, float* bias, float* y, int rows, int width, float epsilon)
+    /// <summary>Normalises every row; <paramref name="residual"/> is read when the problem has one.</summary>
+    public static void LayerNorm(CpuExecution execution, float* x, float* residual, float* gain, float* bias, float* y, LayerNormProblem p)
     {
+        int width = p.Width;
         int rowsPerTask = Math.Max(1, (1 << 16) / width);
-        int tasks = (rows + rowsPerTask - 1) / rowsPerTask;
-        nint xAddress = (nint)x, residualAddress = (nint)residual, gainAddress = (nint)gain, biasAddress = (nint)bias, yAddress = (nint)y;
-        CpuParallel.For(tasks, task =>
+        int tasks = (int)(((long)p.Rows + rowsPerTask - 1) / rowsPerTask);
+        nint xAddress = (nint)x, residualAddress = p.HasResidual != 0 ? (nint)residual : 0;
+        nint gainAddress = (nint)gain, biasAddress = (nint)bias, yAddress = (nint)y;
+        execution.For(tasks, task =>
         {
-            float* z = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, width);
-            int end = Math.Min(rows, (task + 1) * rowsPerTask);
+            using var z = execution.Rent(ScratchSlot.Tile, width);
+            int end = (int)Math.Min(p.Rows, (task + 1L) * rowsPerTask);
             for (int row = task * rowsPerTask; row < end; row++)
             {
                 long offset = (long)row * width;
                 Row((float*)xAddress + offset, residualAddress == 0 ? null : (float*)residualAddress + offset,
-                    (float*)gainAddress, (float*)biasAddress, (float*)yAddress + offset, z, width, epsilon);
+                    (float*)gainAddress, (float*)biasAddress, (float*)yAddress + offset, z.Pointer, width, p.Epsilon);
             }
         });
     }
@@ -66,7 +69,7 @@ public static unsafe class CpuLayerNorm
             for (; j + 8 <= width; j += 8)
             {
                 var d = Vector256.Load(z + j) - meanVector;
-                sums = CpuMicroKernel.MultiplyAdd(d, d, sums);
+                sums = CpuVector.MultiplyAdd(d, d, sums);
             }
             squares = Vector256.Sum(sums);
         }
@@ -80,7 +83,7 @@ public static unsafe class CpuLayerNorm
             var meanVector = Vector256.Create(mean);
             var scale = Vector256.Create(inverseStd);
             for (; j + 8 <= width; j += 8)
-                CpuMicroKernel.MultiplyAdd((Vector256.Load(z + j) - meanVector) * scale, Vector256.Load(gain + j), Vector256.Load(bias + j)).Store(y + j);
+                CpuVector.MultiplyAdd((Vector256.Load(z + j) - meanVector) * scale, Vector256.Load(gain + j), Vector256.Load(bias + j)).Store(y + j);
         }
         for (; j < width; j++)
             y[j] = (z[j] - mean) * inverseStd * gain[j] + bias[j];

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using GpuAttention.Problems;
 
 namespace GpuAttention.Kernels.Cpu;
 
@@ -36,28 +37,28 @@ public static unsafe class CpuMatMul
     /// Runs the whole batched product; returns when C is written. <paramref name="packedB"/>, when not null, is op(B)
     /// already packed by <see cref="PackAll"/> (a weight reused across calls), and B itself is not read.
     /// </summary>
-    public static void Multiply(float* a, float* b, float* c, float* bias, MatMulParams p, int batch, float* packedB = null)
+    public static void Multiply(CpuExecution execution, float* a, float* b, float* c, float* bias, MatMulProblem p, float* packedB = null)
     {
         long work = (long)p.M * p.N * p.K;
-        if (batch > 1 && work < SmallProduct)
+        if (p.Batch > 1 && work < SmallProduct)
         {
             nint aAddress = (nint)a, bAddress = (nint)b, cAddress = (nint)c, biasAddress = (nint)bias;
             nint packedAddress = (nint)packedB;
-            CpuParallel.For(batch, e => Entry((float*)aAddress + e * p.BatchStrideA, (float*)bAddress + e * p.BatchStrideB,
+            execution.For(p.Batch, e => Entry(execution, (float*)aAddress + e * p.BatchStrideA, (float*)bAddress + e * p.BatchStrideB,
                 (float*)cAddress + e * p.BatchStrideC, (float*)biasAddress, p, (float*)packedAddress, parallel: false),
-                CpuParallel.Worthwhile(work * batch));
+                execution.Worthwhile(p.MultiplyAdds));
             return;
         }
-        bool parallel = CpuParallel.Worthwhile(work);
-        for (int e = 0; e < batch; e++)
-            Entry(a + e * p.BatchStrideA, b + e * p.BatchStrideB, c + e * p.BatchStrideC, bias, p, packedB, parallel);
+        bool parallel = execution.Worthwhile(work);
+        for (int e = 0; e < p.Batch; e++)
+            Entry(execution, a + e * p.BatchStrideA, b + e * p.BatchStrideB, c + e * p.BatchStrideC, bias, p, packedB, parallel);
     }
 
     /// <summary>True when a product of this shape packs B (and so can use <see cref="PackAll"/>'s result).</summary>
-    public static bool PacksB(MatMulParams p) => p.M > SkinnyRows;
+    public static bool PacksB(MatMulProblem p) => p.M > SkinnyRows;
 
     /// <summary>Floats <see cref="PackAll"/> writes for op(B) of this problem.</summary>
-    public static long PackedLength(MatMulParams p)
+    public static long PackedLength(MatMulProblem p)
     {
         var (slices, depth, panels) = Blocking(p);
         return (long)slices * panels * Columns * depth;
@@ -67,48 +68,49 @@ public static unsafe class CpuMatMul
     /// Packs all of op(B) (one batch entry), slice after slice, in the layout the blocked product reads; over the
     /// cores when <paramref name="parallel"/> and the work is worth it.
     /// </summary>
-    public static void PackAll(float* b, MatMulParams p, float* packed, bool parallel = true)
+    public static void PackAll(CpuExecution execution, float* b, MatMulProblem p, float* packed, bool parallel = true)
     {
         var (slices, depth, panels) = Blocking(p);
         nint bAddress = (nint)b, packedAddress = (nint)packed;
-        CpuParallel.For(slices * panels, task =>
+        execution.For(slices * panels, task =>
         {
             int slice = task / panels, k0 = slice * depth;
             PackB((float*)bAddress, p, k0, Math.Min(depth, p.K - k0), task % panels,
                 (float*)packedAddress + (long)slice * panels * Columns * depth);
-        }, parallel && CpuParallel.Worthwhile((long)p.K * p.N));
+        }, parallel && execution.Worthwhile((long)p.K * p.N));
     }
 
     /// <summary>K slices, their depth, and panels of micro-kernel columns.</summary>
-    private static (int Slices, int Depth, int Panels) Blocking(MatMulParams p)
+    private static (int Slices, int Depth, int Panels) Blocking(MatMulProblem p)
     {
         int slices = (p.K + MaxDepth - 1) / MaxDepth;
         return (slices, (p.K + slices - 1) / slices, (p.N + Columns - 1) / Columns);
     }
 
-    private static void Entry(float* a, float* b, float* c, float* bias, MatMulParams p, float* packedB, bool parallel)
+    private static void Entry(CpuExecution execution, float* a, float* b, float* c, float* bias, MatMulProblem p, float* packedB,
+        bool parallel)
     {
         if (p.M <= SkinnyRows)
-            Skinny(a, b, c, bias, p, parallel);
+            Skinny(execution, a, b, c, bias, p, parallel);
+        else if (packedB != null)
+            Blocked(execution, a, c, bias, p, packedB, parallel);
         else
-            Blocked(a, b, c, bias, p, packedB, parallel);
+        {
+            using var packed = execution.Rent(ScratchSlot.PackedB, PackedLength(p));
+            PackAll(execution, b, p, packed.Pointer, parallel);
+            Blocked(execution, a, c, bias, p, packed.Pointer, parallel);
+        }
     }
 
-    private static void Blocked(float* a, float* b, float* c, float* bias, MatMulParams p, float* prepacked, bool parallel)
+    private static void Blocked(CpuExecution execution, float* a, float* c, float* bias, MatMulProblem p, float* packedB, bool parallel)
     {
         var (slices, depth, panels) = Blocking(p);
         int rowTiles = (p.M + CpuMicroKernel.Rows - 1) / CpuMicroKernel.Rows;
-        float* packedB = prepacked;
-        if (packedB == null)
-        {
-            packedB = CpuWorkspace.Get(CpuWorkspace.Slot.PackedB, PackedLength(p));
-            PackAll(b, p, packedB, parallel);
-        }
 
         // At least twice as many tasks as cores so uneven ones balance, and each task's block of C small enough
         // (≤ TaskRows × TaskColumns) to stay in L2 while the task runs all K slices over it: C is then read and
         // written once from memory, not once per slice.
-        int target = parallel ? 2 * CpuParallel.Threads : 1;
+        int target = parallel ? 2 * execution.Threads : 1;
         int rowChunks = Math.Min(rowTiles, Math.Max(target, (p.M + TaskRows - 1) / TaskRows));
         int columnChunks = Math.Min(panels, Math.Max((target + rowChunks - 1) / rowChunks, (p.N + TaskColumns - 1) / TaskColumns));
         nint aAddress = (nint)a, cAddress = (nint)c, biasAddress = (nint)bias, packedAddress = (nint)packedB;
@@ -120,23 +122,24 @@ public static unsafe class CpuMatMul
             for (int slice = 0; slice < slices; slice++)
             {
                 int k0 = slice * depth;
-                RunTask((float*)aAddress, (float*)cAddress, (float*)biasAddress,
+                RunTask(execution, (float*)aAddress, (float*)cAddress, (float*)biasAddress,
                     (float*)packedAddress + (long)slice * panels * Columns * depth, p, k0, Math.Min(depth, p.K - k0),
                     slice == 0, slice == slices - 1, tile0, tile1, panel0, panel1);
             }
         }
-        CpuParallel.For(rowChunks * columnChunks, Task, parallel);
+        execution.For(rowChunks * columnChunks, Task, parallel);
     }
 
     private static int Split(int total, int parts, int part) => (int)((long)total * part / parts);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RunTask(float* a, float* c, float* bias, float* packedB, MatMulParams p, int k0, int kc,
+    private static void RunTask(CpuExecution execution, float* a, float* c, float* bias, float* packedB, MatMulProblem p, int k0, int kc,
         bool first, bool last, int tile0, int tile1, int panel0, int panel1)
     {
         int rows = CpuMicroKernel.Rows;
-        float* packedA = CpuWorkspace.Get(CpuWorkspace.Slot.PackedA, (long)RowBlock * kc);
-        float* tile = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, rows * Columns);
+        using var packedScratch = execution.Rent(ScratchSlot.PackedA, (long)RowBlock * kc);
+        using var tileScratch = execution.Rent(ScratchSlot.Tile, rows * Columns);
+        float* packedA = packedScratch.Pointer, tile = tileScratch.Pointer;
         for (int blockTile = tile0; blockTile < tile1; blockTile += RowBlock / rows)
         {
             int blockTiles = Math.Min(RowBlock / rows, tile1 - blockTile);
@@ -158,7 +161,7 @@ public static unsafe class CpuMatMul
 
     /// <summary>Rows m0 … m0 + count − 1 of op(A), columns k0 … k0 + kc − 1, row-major with stride kc; rows past M are zeros.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(float* a, MatMulParams p, int k0, int kc, int m0, int count, float* packed)
+    private static void PackA(float* a, MatMulProblem p, int k0, int kc, int m0, int count, float* packed)
     {
         for (int r = 0; r < count; r++)
         {
@@ -174,9 +177,9 @@ public static unsafe class CpuMatMul
         }
     }
 
-    /// <summary>Panel <paramref name="panel"/> of op(B)'s slice: kc rows of 16 contiguous columns, zero past N.</summary>
+    /// <summary>Panel <paramref name="panel"/> of op(B)'s slice: kc rows of <see cref="CpuMicroKernel.Columns"/> contiguous columns, zero past N.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackB(float* b, MatMulParams p, int k0, int kc, int panel, float* packed)
+    private static void PackB(float* b, MatMulProblem p, int k0, int kc, int panel, float* packed)
     {
         int n0 = panel * Columns, width = Math.Min(Columns, p.N - n0);
         float* destination = packed + (long)panel * Columns * kc;
@@ -216,7 +219,7 @@ public static unsafe class CpuMatMul
     /// later slices add to C, and the last adds the bias and applies the activation.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Epilogue(float* tile, float* c, float* bias, MatMulParams p, int m0, int n0, int rows, int columns,
+    private static void Epilogue(float* tile, float* c, float* bias, MatMulProblem p, int m0, int n0, int rows, int columns,
         bool first, bool last)
     {
         bool vector = columns == Columns && CpuFeatures.Vector256Paths;
@@ -234,12 +237,12 @@ public static unsafe class CpuMatMul
                     if (!first)
                         value += Vector256.Load(target + j);
                     else if (p.Beta != 0f)
-                        value = CpuMicroKernel.MultiplyAdd(beta, Vector256.Load(target + j), value);
+                        value = CpuVector.MultiplyAdd(beta, Vector256.Load(target + j), value);
                     if (last)
                     {
                         if (p.HasBias != 0)
                             value += Vector256.Load(bias + n0 + j);
-                        value = CpuMath.Activate(value, p.Activation);
+                        value = CpuVector.Activate(value, p.Activation);
                     }
                     value.Store(target + j);
                 }
@@ -256,7 +259,7 @@ public static unsafe class CpuMatMul
                 {
                     if (p.HasBias != 0)
                         value += bias[n0 + j];
-                    value = CpuMath.Activate(value, p.Activation);
+                    value = ActivationMath.Apply(value, p.Activation);
                 }
                 target[j] = value;
             }
@@ -264,9 +267,10 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>M ≤ <see cref="SkinnyRows"/>: op(A)'s rows gathered once, then dot products or row updates over column chunks.</summary>
-    private static void Skinny(float* a, float* b, float* c, float* bias, MatMulParams p, bool parallel)
+    private static void Skinny(CpuExecution execution, float* a, float* b, float* c, float* bias, MatMulProblem p, bool parallel)
     {
-        float* rows = CpuWorkspace.Get(CpuWorkspace.Slot.PackedA, (long)p.M * p.K);
+        using var rowsScratch = execution.Rent(ScratchSlot.PackedA, (long)p.M * p.K);
+        float* rows = rowsScratch.Pointer;
         for (int m = 0; m < p.M; m++)
         {
             for (int k = 0; k < p.K; k++)
@@ -281,37 +285,34 @@ public static unsafe class CpuMatMul
             if (p.TransB != 0)
                 SkinnyDots((float*)rowsAddress, (float*)bAddress, (float*)cAddress, (float*)biasAddress, p, n0, n1);
             else
-                SkinnyRowUpdates((float*)rowsAddress, (float*)bAddress, (float*)cAddress, (float*)biasAddress, p, n0, n1);
+                SkinnyRowUpdates(execution, (float*)rowsAddress, (float*)bAddress, (float*)cAddress, (float*)biasAddress, p, n0, n1);
         }
-        if (parallel)
-            CpuParallel.For(chunks, Chunk);
-        else
-            for (int index = 0; index < chunks; index++)
-                Chunk(index);
+        execution.For(chunks, Chunk, parallel);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SkinnyDots(float* rows, float* b, float* c, float* bias, MatMulParams p, int n0, int n1)
+    private static void SkinnyDots(float* rows, float* b, float* c, float* bias, MatMulProblem p, int n0, int n1)
     {
         for (int n = n0; n < n1; n++)
         {
             float* column = b + (long)n * p.Ldb;
             for (int m = 0; m < p.M; m++)
-                Store(c, bias, p, m, n, Dot(rows + (long)m * p.K, column, p.K));
+                Store(c, bias, p, m, n, CpuVector.Dot(rows + (long)m * p.K, column, p.K));
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SkinnyRowUpdates(float* rows, float* b, float* c, float* bias, MatMulParams p, int n0, int n1)
+    private static void SkinnyRowUpdates(CpuExecution execution, float* rows, float* b, float* c, float* bias, MatMulProblem p, int n0, int n1)
     {
         int width = n1 - n0;
-        float* sums = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, (long)p.M * width);
+        using var sumsScratch = execution.Rent(ScratchSlot.Tile, (long)p.M * width);
+        float* sums = sumsScratch.Pointer;
         new Span<float>(sums, p.M * width).Clear();
         for (int k = 0; k < p.K; k++)
         {
             float* source = b + (long)k * p.Ldb + n0;
             for (int m = 0; m < p.M; m++)
-                MultiplyAddRow(sums + m * width, rows[(long)m * p.K + k], source, width);
+                CpuVector.AddScaled(sums + m * width, rows[(long)m * p.K + k], source, width);
         }
         for (int m = 0; m < p.M; m++)
         {
@@ -320,7 +321,7 @@ public static unsafe class CpuMatMul
         }
     }
 
-    private static void Store(float* c, float* bias, MatMulParams p, int m, int n, float dot)
+    private static void Store(float* c, float* bias, MatMulProblem p, int m, int n, float dot)
     {
         float* target = c + (long)m * p.Ldc + n;
         float value = p.Alpha * dot;
@@ -328,46 +329,6 @@ public static unsafe class CpuMatMul
             value += p.Beta * *target;
         if (p.HasBias != 0)
             value += bias[n];
-        *target = CpuMath.Activate(value, p.Activation);
-    }
-
-    /// <summary>Σ x[i]·y[i] over four vector accumulators.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot(float* x, float* y, int length)
-    {
-        int i = 0;
-        float sum = 0f;
-        if (CpuFeatures.Vector256Paths)
-        {
-            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; i + 32 <= length; i += 32)
-            {
-                s0 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), s0);
-                s1 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i + 8), Vector256.Load(y + i + 8), s1);
-                s2 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i + 16), Vector256.Load(y + i + 16), s2);
-                s3 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i + 24), Vector256.Load(y + i + 24), s3);
-            }
-            for (; i + 8 <= length; i += 8)
-                s0 = CpuMicroKernel.MultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), s0);
-            sum = Vector256.Sum(s0 + s1 + (s2 + s3));
-        }
-        for (; i < length; i++)
-            sum += x[i] * y[i];
-        return sum;
-    }
-
-    /// <summary>y[i] += s·x[i].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MultiplyAddRow(float* y, float s, float* x, int length)
-    {
-        int i = 0;
-        if (CpuFeatures.Vector256Paths)
-        {
-            var scale = Vector256.Create(s);
-            for (; i + 8 <= length; i += 8)
-                CpuMicroKernel.MultiplyAdd(scale, Vector256.Load(x + i), Vector256.Load(y + i)).Store(y + i);
-        }
-        for (; i < length; i++)
-            y[i] += s * x[i];
+        *target = ActivationMath.Apply(value, p.Activation);
     }
 }

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace GpuAttention.Kernels.Cpu;
 
@@ -14,7 +13,9 @@ namespace GpuAttention.Kernels.Cpu;
 /// <item>AVX2 (Vector256): 6×16 — 12 ymm accumulators, 2 B loads and 6 broadcasts per k, 15 of the 16 ymm registers;</item>
 /// <item>otherwise scalar loops over a 6×16 tile.</item>
 /// </list>
-/// Either way the loop is bound by the FMA units rather than by loads.
+/// Either way the loop is bound by the FMA units rather than by loads. The two vector widths are written out separately
+/// (unlike the loops over <see cref="CpuVector.ILanes{TVector}"/>): their tiles differ in shape, not only in vector type —
+/// 16 named zmm accumulators against 12 ymm — so one generic body cannot hold both in registers.
 /// </summary>
 public static unsafe class CpuMicroKernel
 {
@@ -58,29 +59,29 @@ public static unsafe class CpuMicroKernel
             var b1 = Vector512.Load(b + 16);
             b += ldb;
             var x = Vector512.Create(a[0]);
-            c00 = MultiplyAdd(x, b0, c00);
-            c01 = MultiplyAdd(x, b1, c01);
+            c00 = CpuVector.MultiplyAdd(x, b0, c00);
+            c01 = CpuVector.MultiplyAdd(x, b1, c01);
             x = Vector512.Create(a[lda]);
-            c10 = MultiplyAdd(x, b0, c10);
-            c11 = MultiplyAdd(x, b1, c11);
+            c10 = CpuVector.MultiplyAdd(x, b0, c10);
+            c11 = CpuVector.MultiplyAdd(x, b1, c11);
             x = Vector512.Create(a[o2]);
-            c20 = MultiplyAdd(x, b0, c20);
-            c21 = MultiplyAdd(x, b1, c21);
+            c20 = CpuVector.MultiplyAdd(x, b0, c20);
+            c21 = CpuVector.MultiplyAdd(x, b1, c21);
             x = Vector512.Create(a[o3]);
-            c30 = MultiplyAdd(x, b0, c30);
-            c31 = MultiplyAdd(x, b1, c31);
+            c30 = CpuVector.MultiplyAdd(x, b0, c30);
+            c31 = CpuVector.MultiplyAdd(x, b1, c31);
             x = Vector512.Create(a[o4]);
-            c40 = MultiplyAdd(x, b0, c40);
-            c41 = MultiplyAdd(x, b1, c41);
+            c40 = CpuVector.MultiplyAdd(x, b0, c40);
+            c41 = CpuVector.MultiplyAdd(x, b1, c41);
             x = Vector512.Create(a[o5]);
-            c50 = MultiplyAdd(x, b0, c50);
-            c51 = MultiplyAdd(x, b1, c51);
+            c50 = CpuVector.MultiplyAdd(x, b0, c50);
+            c51 = CpuVector.MultiplyAdd(x, b1, c51);
             x = Vector512.Create(a[o6]);
-            c60 = MultiplyAdd(x, b0, c60);
-            c61 = MultiplyAdd(x, b1, c61);
+            c60 = CpuVector.MultiplyAdd(x, b0, c60);
+            c61 = CpuVector.MultiplyAdd(x, b1, c61);
             x = Vector512.Create(a[o7]);
-            c70 = MultiplyAdd(x, b0, c70);
-            c71 = MultiplyAdd(x, b1, c71);
+            c70 = CpuVector.MultiplyAdd(x, b0, c70);
+            c71 = CpuVector.MultiplyAdd(x, b1, c71);
             a += depthStride;
         }
         StoreRow(c, c00, c01, accumulate);
@@ -105,23 +106,23 @@ public static unsafe class CpuMicroKernel
             var b1 = Vector256.Load(b + 8);
             b += ldb;
             var x = Vector256.Create(a[0]);
-            c00 = MultiplyAdd(x, b0, c00);
-            c01 = MultiplyAdd(x, b1, c01);
+            c00 = CpuVector.MultiplyAdd(x, b0, c00);
+            c01 = CpuVector.MultiplyAdd(x, b1, c01);
             x = Vector256.Create(a[lda]);
-            c10 = MultiplyAdd(x, b0, c10);
-            c11 = MultiplyAdd(x, b1, c11);
+            c10 = CpuVector.MultiplyAdd(x, b0, c10);
+            c11 = CpuVector.MultiplyAdd(x, b1, c11);
             x = Vector256.Create(a[o2]);
-            c20 = MultiplyAdd(x, b0, c20);
-            c21 = MultiplyAdd(x, b1, c21);
+            c20 = CpuVector.MultiplyAdd(x, b0, c20);
+            c21 = CpuVector.MultiplyAdd(x, b1, c21);
             x = Vector256.Create(a[o3]);
-            c30 = MultiplyAdd(x, b0, c30);
-            c31 = MultiplyAdd(x, b1, c31);
+            c30 = CpuVector.MultiplyAdd(x, b0, c30);
+            c31 = CpuVector.MultiplyAdd(x, b1, c31);
             x = Vector256.Create(a[o4]);
-            c40 = MultiplyAdd(x, b0, c40);
-            c41 = MultiplyAdd(x, b1, c41);
+            c40 = CpuVector.MultiplyAdd(x, b0, c40);
+            c41 = CpuVector.MultiplyAdd(x, b1, c41);
             x = Vector256.Create(a[o5]);
-            c50 = MultiplyAdd(x, b0, c50);
-            c51 = MultiplyAdd(x, b1, c51);
+            c50 = CpuVector.MultiplyAdd(x, b0, c50);
+            c51 = CpuVector.MultiplyAdd(x, b1, c51);
             a += depthStride;
         }
         StoreRow(c, c00, c01, accumulate);
@@ -131,16 +132,6 @@ public static unsafe class CpuMicroKernel
         StoreRow(c + 4 * ldc, c40, c41, accumulate);
         StoreRow(c + 5 * ldc, c50, c51, accumulate);
     }
-
-    /// <summary>a·b + c, one instruction where the CPU has FMA.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
-        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
-
-    /// <summary>a·b + c (AVX-512 always has FMA).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
-        Avx512F.IsSupported ? Avx512F.FusedMultiplyAdd(a, b, c) : a * b + c;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreRow(float* c, Vector512<float> low, Vector512<float> high, bool accumulate)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using GpuAttention.Problems;
 
 namespace GpuAttention.Kernels.Cpu;
 
@@ -11,23 +12,23 @@ namespace GpuAttention.Kernels.Cpu;
 public static unsafe class CpuSoftmax
 {
     /// <summary>Normalises every row; rows are spread over the cores.</summary>
-    public static void MaskedSoftmax(float* x, float* y, HostMask mask, SoftmaxParams p, int batch)
+    public static void MaskedSoftmax(CpuExecution execution, float* x, float* y, HostMask mask, SoftmaxProblem p)
     {
-        int rows = checked(batch * p.Heads * p.Lq);
+        int rows = checked((int)p.Rows);
         int rowsPerTask = Math.Max(1, (1 << 16) / p.Lk);
-        int tasks = (rows + rowsPerTask - 1) / rowsPerTask;
+        int tasks = (int)(((long)rows + rowsPerTask - 1) / rowsPerTask);
         nint xAddress = (nint)x, yAddress = (nint)y;
-        CpuParallel.For(tasks, task =>
+        execution.For(tasks, task =>
         {
-            float* scores = CpuWorkspace.Get(CpuWorkspace.Slot.Tile, p.Lk);
-            int end = Math.Min(rows, (task + 1) * rowsPerTask);
+            using var scores = execution.Rent(ScratchSlot.Tile, p.Lk);
+            int end = (int)Math.Min(rows, (task + 1L) * rowsPerTask);
             for (int row = task * rowsPerTask; row < end; row++)
-                Row((float*)xAddress, (float*)yAddress, scores, mask, p, row);
+                Row((float*)xAddress, (float*)yAddress, scores.Pointer, mask, p, row);
         });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Row(float* x, float* y, float* scores, HostMask mask, SoftmaxParams p, int row)
+    private static void Row(float* x, float* y, float* scores, HostMask mask, SoftmaxProblem p, int row)
     {
         int i = row % p.Lq, head = row / p.Lq % p.Heads, batch = row / p.Lq / p.Heads;
         long offset = (long)row * p.Lk;
@@ -58,7 +59,7 @@ public static unsafe class CpuSoftmax
                 visible += scores[j] == float.NegativeInfinity ? 0 : 1;
             float share = visible == 0 ? 0f : 1f / visible;
             for (int j = 0; j < count; j++)
-                target[j] = scores[j] == float.NegativeInfinity ? 0f : CpuMath.Activate(scores[j], (int)Activation.Relu) * share;
+                target[j] = scores[j] == float.NegativeInfinity ? 0f : ActivationMath.Relu(scores[j]) * share;
             return;
         }
         if (max == float.NegativeInfinity)
@@ -66,8 +67,8 @@ public static unsafe class CpuSoftmax
             new Span<float>(target, count).Clear();
             return;
         }
-        float sum = ExpShifted(scores, max, count);
-        Scale(scores, 1f / sum, target, count);
+        float sum = CpuVector.ExpShifted(scores, max, count);
+        CpuVector.Scale(scores, 1f / sum, target, count);
     }
 
     /// <summary>s[j] = scale·x[j] + additive[j]; returns max s and whether any s is NaN.</summary>
@@ -91,7 +92,7 @@ public static unsafe class CpuSoftmax
                 maxVector = Vector256.Max(maxVector, value);
                 nanVector |= ~Vector256.Equals(value, value);
             }
-            max = MaxOf(maxVector);
+            max = CpuVector.Max(maxVector);
             nan = nanVector != Vector256<float>.Zero;
         }
         for (; j < count; j++)
@@ -101,57 +102,6 @@ public static unsafe class CpuSoftmax
             max = MathF.Max(max, value);
             nan |= float.IsNaN(value);
         }
-        return max;
-    }
-
-    /// <summary>s[j] = e^(s[j] − max) in place; returns Σ s[j].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float ExpShifted(float* s, float max, int count)
-    {
-        int j = 0;
-        float sum = 0f;
-        if (CpuFeatures.Vector256Paths)
-        {
-            var shift = Vector256.Create(max);
-            var sums = Vector256<float>.Zero;
-            for (; j + 8 <= count; j += 8)
-            {
-                var weight = CpuMath.Exp(Vector256.Load(s + j) - shift);
-                weight.Store(s + j);
-                sums += weight;
-            }
-            sum = Vector256.Sum(sums);
-        }
-        for (; j < count; j++)
-        {
-            float weight = MathF.Exp(s[j] - max);
-            s[j] = weight;
-            sum += weight;
-        }
-        return sum;
-    }
-
-    /// <summary>y[j] = factor·x[j].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Scale(float* x, float factor, float* y, int count)
-    {
-        int j = 0;
-        if (CpuFeatures.Vector256Paths)
-        {
-            var scale = Vector256.Create(factor);
-            for (; j + 8 <= count; j += 8)
-                (Vector256.Load(x + j) * scale).Store(y + j);
-        }
-        for (; j < count; j++)
-            y[j] = x[j] * factor;
-    }
-
-    /// <summary>The largest lane (NaN lanes are reported separately by the callers).</summary>
-    private static float MaxOf(Vector256<float> v)
-    {
-        float max = float.NegativeInfinity;
-        for (int lane = 0; lane < Vector256<float>.Count; lane++)
-            max = MathF.Max(max, v.GetElement(lane));
         return max;
     }
 }

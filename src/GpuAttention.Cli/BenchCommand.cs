@@ -47,7 +47,7 @@ internal static class BenchCommand
             });
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(device.ToString())}[/]" + (SmallSizes(device)
                 ? " — CPU hardware running GPU kernels: small sizes; these figures say nothing about a GPU."
-                : device.IsManaged ? " — the managed CPU backend; benchmarks/ compares it with ONNX Runtime." : ""));
+                : (device.Kind == DeviceKind.ManagedCpu) ? " — the managed CPU backend; benchmarks/ compares it with ONNX Runtime." : ""));
             AnsiConsole.Write(table);
             return allPassed ? 0 : 1;
         });
@@ -83,13 +83,13 @@ internal static class BenchCommand
     }
 
     /// <summary>GPU kernels on CPU hardware (ILGPU's simulator, PoCL) get small problems; a GPU and the managed backend full ones.</summary>
-    private static bool SmallSizes(ComputeDevice device) => device.IsCpu && !device.IsManaged;
+    private static bool SmallSizes(ComputeDevice device) => device.IsCpuHardware && !(device.Kind == DeviceKind.ManagedCpu);
 
     private static IEnumerable<Case> Cases(ComputeDevice device)
     {
-        bool gpu = !device.IsCpu, full = !SmallSizes(device);
+        bool gpu = !device.IsCpuHardware, full = !SmallSizes(device);
         // The managed backend has one matmul; the ILGPU kernels compare their two.
-        var algorithms = device.IsManaged ? [MatMulAlgorithm.Auto] : new[] { MatMulAlgorithm.Naive, MatMulAlgorithm.Tiled };
+        var algorithms = (device.Kind == DeviceKind.ManagedCpu) ? [MatMulAlgorithm.Auto] : new[] { MatMulAlgorithm.Naive, MatMulAlgorithm.Tiled };
         foreach (var (m, n, k) in full ? [(1024, 1024, 1024), (2048, 2048, 2048), (512, 2048, 512)] : new[] { (128, 128, 128) })
         foreach (var algorithm in algorithms)
             yield return new Case(algorithm == MatMulAlgorithm.Auto ? "matmul" : $"matmul {algorithm.ToString().ToLowerInvariant()}", $"{m}×{n}×{k}",

@@ -14,7 +14,7 @@ internal static class DevicesCommand
         {
             var table = new Table().AddColumns("kind", "hardware", "name", "memory", "max group", "warp");
             foreach (var d in ComputeDevice.ListDevices())
-                table.AddRow(ComputeDevice.KindName(d.Kind), d.IsCpu ? "CPU" : "GPU", Markup.Escape(d.Name),
+                table.AddRow(ComputeDevice.KindName(d.Kind), d.IsCpuHardware ? "CPU" : "GPU", Markup.Escape(d.Name),
                     d.Kind == DeviceKind.CpuAccelerator ? "host" : $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB",
                     d.MaxGroupSize.ToString(), d.WarpSize.ToString());
             AnsiConsole.Write(table);

@@ -1,4 +1,5 @@
-using GpuAttention.Kernels;
+using GpuAttention.Backends.Ilgpu;
+using GpuAttention.Problems;
 using GpuAttention.Ops;
 using GpuAttention.Runtime;
 
@@ -145,7 +146,7 @@ public sealed class BadInputTests
             Environment.SetEnvironmentVariable(ComputeDevice.EnvironmentVariable, saved);
         }
         Assert.Throws<ArgumentException>(() => ComputeDevice.Create(DeviceKind.CpuAccelerator, LaunchProfile.Gpu with { AttentionGroupSize = 96 }));
-        var managed = Assert.Throws<ArgumentException>(() => ComputeDevice.Create(DeviceKind.Cpu, LaunchProfile.Gpu));
+        var managed = Assert.Throws<ArgumentException>(() => ComputeDevice.Create(DeviceKind.ManagedCpu, LaunchProfile.Gpu));
         Assert.Equal("profile", managed.ParamName);
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using GpuAttention.Kernels;
+using GpuAttention.Problems;
 using GpuAttention.Kernels.Cpu;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
@@ -116,7 +117,7 @@ public sealed class ManagedCpuTests
     [Fact]
     public void ReusedBuffersKeepAccountingAndOutliveTheirDevice()
     {
-        var device = ComputeDevice.Create(DeviceKind.Cpu);
+        var device = ComputeDevice.Create(DeviceKind.ManagedCpu);
         var first = device.Upload([1f, 2f, 3f], 3);
         first.Dispose();
         using (var second = device.Upload([4f, 5f, 6f], 3))
@@ -248,9 +249,9 @@ public sealed class ManagedCpuTests
         for (int i = 0; i < inputs.Count; i += 8)
         {
             var x = Vector256.Create(inputs.Skip(i).Take(8).ToArray());
-            var exp = CpuMath.Exp(x);
-            var exp512 = CpuMath.Exp(Vector512.Create(x, x));
-            var gelu = CpuMath.Gelu(x);
+            var exp = CpuVector.Exp(x);
+            var exp512 = CpuVector.Exp(Vector512.Create(x, x));
+            var gelu = CpuVector.Gelu(x);
             for (int lane = 0; lane < 8; lane++)
             {
                 float xi = x.GetElement(lane);
@@ -269,7 +270,7 @@ public sealed class ManagedCpuTests
                 double wantGelu = ReferenceOps.Gelu(xi);
                 Assert.True(Math.Abs(gelu.GetElement(lane) - wantGelu) <= 1e-6 * Math.Max(1, Math.Abs(xi)),
                     $"gelu({xi:R}) = {gelu.GetElement(lane):R}, want {wantGelu:R}");
-                Assert.Equal(CpuMath.Gelu(xi), gelu.GetElement(lane), 1e-6f * Math.Max(1, Math.Abs(xi)));
+                Assert.Equal(ActivationMath.Gelu(xi), gelu.GetElement(lane), 1e-6f * Math.Max(1, Math.Abs(xi)));
             }
         }
     }

@@ -1,3 +1,4 @@
+using GpuAttention.Backends.Ilgpu;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Tests;

@@ -5,26 +5,23 @@ namespace GpuAttention.Model;
 
 /// <summary>
 /// MultiHead(Q, K, V) = Concat(head₁…headₕ)·W_o with headᵢ = Attention(Q·W_qᵢ, K·W_kᵢ, V·W_vᵢ): the h heads run
-/// in one fused attention launch over [batch, heads, L, d_k]. Weights come from PyTorch's
-/// <c>in_proj_weight</c> (rows q, k, v), <c>in_proj_bias</c> and <c>out_proj</c>.
+/// in one fused attention launch over [batch, heads, L, d_k].
 /// </summary>
-public sealed class MultiHeadAttention : IDisposable
+public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, Linear output, int heads) : IDisposable
 {
-    private readonly Linear query, key, value, output;
-    private readonly int heads, headDim;
+    private readonly int headDim = output.OutFeatures / heads;
 
-    public MultiHeadAttention(WeightSource weights, string prefix, TransformerConfig config)
+    /// <summary>
+    /// Loads PyTorch's <c>{prefix}in_proj_weight</c> (rows q, k, v), <c>in_proj_bias</c> and <c>out_proj</c>.
+    /// </summary>
+    public static MultiHeadAttention Load(WeightSource weights, string prefix, TransformerConfig config)
     {
         int d = config.DModel;
-        heads = config.Heads;
-        headDim = config.HeadDim;
         Linear Projection(int index) => new(
             weights.LoadRows(prefix + "in_proj_weight", 3 * d, d, index * d, d),
             weights.LoadSlice(prefix + "in_proj_bias", 3 * d, index * d, d));
-        query = Projection(0);
-        key = Projection(1);
-        value = Projection(2);
-        output = Linear.Load(weights, prefix + "out_proj", d, d);
+        return new MultiHeadAttention(Projection(0), Projection(1), Projection(2), Linear.Load(weights, prefix + "out_proj", d, d),
+            config.Heads);
     }
 
     /// <summary>
@@ -38,9 +35,23 @@ public sealed class MultiHeadAttention : IDisposable
         return Attend(x, keys, values, keys.Shape[2], mask);
     }
 
-    /// <summary>Projects <paramref name="source"/> into a new key (or value) tensor [batch, heads, L, d_k] for a cache.</summary>
-    public (DeviceTensor Keys, DeviceTensor Values) ProjectKeysAndValues(DeviceTensor source) =>
-        (Project(key, source), Project(value, source));
+    /// <summary>Projects <paramref name="source"/> into new key and value tensors [batch, heads, L, d_k] for a cache.</summary>
+    public (DeviceTensor Keys, DeviceTensor Values) ProjectKeysAndValues(DeviceTensor source)
+    {
+        var keys = Project(key, source);
+        try
+        {
+            return (keys, Project(value, source));
+        }
+        catch
+        {
+            keys.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>An empty [batch, heads, capacity, d_k] tensor for cached keys or values.</summary>
+    public DeviceTensor AllocateKeysOrValues(ComputeDevice device, int batch, int capacity) => device.Allocate(batch, heads, capacity, headDim);
 
     /// <summary>
     /// Self-attention of one decoding step: appends the step's keys and values at row <paramref name="position"/>

@@ -1,28 +1,45 @@
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace GpuAttention.Model;
 
-/// <summary>The hyper-parameters of a seq2seq Transformer, read from the <c>config.json</c> beside its weights.</summary>
+/// <summary>
+/// The hyper-parameters of a seq2seq Transformer, read from the <c>config.json</c> beside its weights (README.md has the
+/// table of keys). A key that is not one of these is an error naming it: a misspelt key would otherwise load a
+/// different model without a word.
+/// </summary>
 public sealed record TransformerConfig
 {
+    /// <summary>Model width.</summary>
     [JsonPropertyName("d_model")] public int DModel { get; init; } = 512;
+    /// <summary>Attention heads; d_model must be a multiple.</summary>
     [JsonPropertyName("heads")] public int Heads { get; init; } = 8;
+    /// <summary>Feed-forward hidden width.</summary>
     [JsonPropertyName("d_ff")] public int DFeedForward { get; init; } = 2048;
+    /// <summary>Encoder layers (0 allowed).</summary>
     [JsonPropertyName("encoder_layers")] public int EncoderLayers { get; init; } = 6;
+    /// <summary>Decoder layers (at least 1).</summary>
     [JsonPropertyName("decoder_layers")] public int DecoderLayers { get; init; } = 6;
+    /// <summary>Source vocabulary size.</summary>
     [JsonPropertyName("src_vocab")] public int SourceVocabulary { get; init; }
+    /// <summary>Target vocabulary size.</summary>
     [JsonPropertyName("tgt_vocab")] public int TargetVocabulary { get; init; }
-    /// <summary><c>relu</c> or <c>gelu</c>.</summary>
+    /// <summary>Feed-forward activation: <c>relu</c> or <c>gelu</c>.</summary>
     [JsonPropertyName("activation")] public string Activation { get; init; } = "relu";
     /// <summary>Pre-LN (norm before each sublayer) when true; the paper's post-LN otherwise.</summary>
     [JsonPropertyName("norm_first")] public bool NormFirst { get; init; }
+    /// <summary>Layer norm epsilon.</summary>
     [JsonPropertyName("layer_norm_eps")] public float LayerNormEpsilon { get; init; } = 1e-5f;
+    /// <summary>Longest sequence (rows of learned position tables; longest decoding).</summary>
     [JsonPropertyName("max_len")] public int MaxLength { get; init; } = 512;
-    /// <summary><c>sinusoidal</c> (the paper) or <c>learned</c> (tensors <c>src_pos_embed.weight</c>, <c>tgt_pos_embed.weight</c>).</summary>
+    /// <summary><c>sinusoidal</c> (the paper), <c>learned</c> (tensors <c>src_pos_embed.weight</c>, <c>tgt_pos_embed.weight</c>) or <c>none</c>.</summary>
     [JsonPropertyName("positional")] public string Positional { get; init; } = "sinusoidal";
-    [JsonPropertyName("pad_id")] public int PadId { get; init; }
+    /// <summary>What token embeddings are multiplied by; null (absent) means the paper's √d_model.</summary>
+    [JsonPropertyName("embedding_scale")] public float? EmbeddingScale { get; init; }
+    /// <summary>The target token decoding starts from.</summary>
     [JsonPropertyName("bos_id")] public int BosId { get; init; } = 1;
+    /// <summary>The target token that ends a sequence.</summary>
     [JsonPropertyName("eos_id")] public int EosId { get; init; } = 2;
     /// <summary>Whether the encoder and decoder stacks end with a layer norm (nn.Transformer's do).</summary>
     [JsonPropertyName("final_norms")] public bool FinalNorms { get; init; } = true;
@@ -30,7 +47,25 @@ public sealed record TransformerConfig
     /// <summary>d_k = d_model / heads.</summary>
     [JsonIgnore] public int HeadDim => DModel / Heads;
 
+    /// <summary><see cref="Positional"/> as a value.</summary>
+    [JsonIgnore] public PositionalEncoding PositionalEncoding => Positional switch
+    {
+        "learned" => PositionalEncoding.Learned,
+        "none" => PositionalEncoding.None,
+        _ => PositionalEncoding.Sinusoidal,
+    };
+
+    /// <summary><see cref="EmbeddingScale"/>, or √d_model when absent.</summary>
+    [JsonIgnore] public float EmbeddingScaleOrDefault => EmbeddingScale ?? MathF.Sqrt(DModel);
+
+    /// <summary>The keys a config file may hold.</summary>
+    public static IReadOnlyList<string> Keys { get; } = typeof(TransformerConfig).GetProperties()
+        .Select(p => p.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name)
+        .OfType<string>()
+        .ToList();
+
     /// <summary>Reads and validates a config file.</summary>
+    /// <exception cref="InvalidDataException">The file is not JSON, holds a key not in <see cref="Keys"/>, or a value is inconsistent.</exception>
     public static TransformerConfig Load(string path)
     {
         if (!File.Exists(path))
@@ -38,11 +73,20 @@ public sealed record TransformerConfig
         TransformerConfig? config;
         try
         {
-            config = JsonSerializer.Deserialize<TransformerConfig>(File.ReadAllText(path));
+            using var document = JsonDocument.Parse(File.ReadAllText(path));
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"Model config '{path}' is not a JSON object.");
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (!Keys.Contains(property.Name))
+                    throw new InvalidDataException(
+                        $"Model config '{path}': unknown key '{property.Name}'; the keys are {string.Join(", ", Keys)}.");
+            }
+            config = document.RootElement.Deserialize<TransformerConfig>();
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"Model config '{path}' is not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"Model config '{path}' is not valid: {e.Message}", e);
         }
         if (config is null)
             throw new InvalidDataException($"Model config '{path}' is empty.");
@@ -63,11 +107,11 @@ public sealed record TransformerConfig
         Require(EncoderLayers >= 0 && DecoderLayers > 0, $"need ≥ 0 encoder and ≥ 1 decoder layers, got {EncoderLayers} and {DecoderLayers}");
         Require(SourceVocabulary > 0 && TargetVocabulary > 0, $"vocabularies must be positive, got {SourceVocabulary} and {TargetVocabulary}");
         Require(Activation is "relu" or "gelu", $"activation must be relu or gelu, got '{Activation}'");
-        Require(Positional is "sinusoidal" or "learned", $"positional must be sinusoidal or learned, got '{Positional}'");
-        Require(LayerNormEpsilon > 0, $"layer_norm_eps must be positive, got {LayerNormEpsilon}");
+        Require(Positional is "sinusoidal" or "learned" or "none", $"positional must be sinusoidal, learned or none, got '{Positional}'");
+        Require(EmbeddingScale is null || float.IsFinite(EmbeddingScale.Value), $"embedding_scale must be finite, got {EmbeddingScale}");
+        Require(LayerNormEpsilon > 0 && float.IsFinite(LayerNormEpsilon), $"layer_norm_eps must be positive, got {LayerNormEpsilon}");
         Require(MaxLength > 0, $"max_len must be positive, got {MaxLength}");
         Require(BosId >= 0 && BosId < TargetVocabulary && EosId >= 0 && EosId < TargetVocabulary,
             $"bos_id {BosId} and eos_id {EosId} must be target tokens (0..{TargetVocabulary - 1})");
-        Require(PadId >= 0 && PadId < SourceVocabulary, $"pad_id {PadId} must be a source token");
     }
 }

@@ -5,29 +5,58 @@ namespace GpuAttention.Model;
 
 /// <summary>
 /// Hands a model's modules their parameters by state_dict name, uploaded to the device after checking the
-/// shape: a missing or wrongly-shaped tensor is an <see cref="InvalidDataException"/> naming it.
+/// shape: a missing or wrongly-shaped tensor is an <see cref="InvalidDataException"/> naming it. It remembers what it
+/// uploaded, so a model that fails half-way through loading frees what it had, and which names were used, so a file
+/// holding tensors the model does not use is an error rather than a silently different model.
 /// </summary>
 public sealed class WeightSource(ComputeDevice device, IReadOnlyDictionary<string, HostTensor> tensors, string origin)
 {
+    private readonly HashSet<string> used = new(StringComparer.Ordinal);
+    private readonly List<DeviceTensor> uploaded = [];
+
     /// <summary>The device parameters are uploaded to.</summary>
     public ComputeDevice Device { get; } = device;
 
-    /// <summary>True when the file holds <paramref name="name"/>.</summary>
-    public bool Has(string name) => tensors.ContainsKey(name);
-
     /// <summary>Uploads <paramref name="name"/>, which must have <paramref name="shape"/>.</summary>
-    public DeviceTensor Load(string name, params int[] shape) => Device.Upload(Host(name, shape).Data, shape);
+    public DeviceTensor Load(string name, params int[] shape) => Uploaded(Device.Upload(Host(name, shape).Data, shape));
 
     /// <summary>Uploads rows [<paramref name="firstRow"/>, firstRow + rows) of the matrix <paramref name="name"/> ([total, cols]).</summary>
     public DeviceTensor LoadRows(string name, int totalRows, int cols, int firstRow, int rows)
     {
         var host = Host(name, totalRows, cols);
-        return Device.Upload(host.Data.AsSpan(firstRow * cols, rows * cols), rows, cols);
+        return Uploaded(Device.Upload(host.Data.AsSpan(firstRow * cols, rows * cols), rows, cols));
     }
 
     /// <summary>Uploads entries [<paramref name="first"/>, first + count) of the vector <paramref name="name"/> ([total]).</summary>
     public DeviceTensor LoadSlice(string name, int total, int first, int count) =>
-        Device.Upload(Host(name, total).Data.AsSpan(first, count), count);
+        Uploaded(Device.Upload(Host(name, total).Data.AsSpan(first, count), count));
+
+    /// <summary>Throws <see cref="InvalidDataException"/> naming the tensors of the file that nothing loaded.</summary>
+    public void ThrowIfUnused()
+    {
+        var unused = tensors.Keys.Where(name => !used.Contains(name)).Order(StringComparer.Ordinal).ToList();
+        if (unused.Count > 0)
+            throw new InvalidDataException(
+                $"Weights '{origin}' hold {unused.Count} tensor(s) the model config does not use: {string.Join(", ", unused.Take(10))}" +
+                (unused.Count > 10 ? ", …" : "") + ". Check the config's layer counts and options against the file.");
+    }
+
+    /// <summary>How many tensors have been uploaded so far (a mark for <see cref="DisposeUploadedSince"/>).</summary>
+    internal int UploadedCount => uploaded.Count;
+
+    /// <summary>Frees the tensors uploaded after <paramref name="mark"/>: what a failed load had built.</summary>
+    internal void DisposeUploadedSince(int mark)
+    {
+        for (int i = mark; i < uploaded.Count; i++)
+            uploaded[i].Dispose();
+        uploaded.RemoveRange(mark, uploaded.Count - mark);
+    }
+
+    private DeviceTensor Uploaded(DeviceTensor tensor)
+    {
+        uploaded.Add(tensor);
+        return tensor;
+    }
 
     private HostTensor Host(string name, params int[] shape)
     {
@@ -36,6 +65,7 @@ public sealed class WeightSource(ComputeDevice device, IReadOnlyDictionary<strin
         if (!tensor.Shape.SequenceEqual(shape))
             throw new InvalidDataException(
                 $"Weights '{origin}': tensor '{name}' has shape [{string.Join(", ", tensor.Shape)}], expected [{string.Join(", ", shape)}].");
+        used.Add(name);
         return tensor;
     }
 }

@@ -1,8 +1,6 @@
-using GpuAttention.Kernels;
-using GpuAttention.Kernels.Cpu;
+using GpuAttention.Backends;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace GpuAttention.Ops;
 
@@ -34,38 +32,18 @@ public static class Attention
         {
             Check.Usable(logSumExp, nameof(logSumExp), q.Device);
             Check.Shape(logSumExp, nameof(logSumExp), [batch, heads, lq], "(batch, heads, Lq)");
+            Check.Implemented(q.Device, OpFamily.Attention, "Attention.Fused", (logSumExp, nameof(logSumExp)));
         }
         var device = q.Device;
-        using var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
+        var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
         output.MarkWritten();
         logSumExp?.MarkWritten();
-        var p = new AttentionParams
+        var p = new AttentionProblem
         {
-            Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
+            Batch = batch, Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
             WriteLogSumExp = logSumExp is null ? 0 : 1,
         };
-        if (device.IsManaged)
-        {
-            unsafe
-            {
-                CpuAttention.FlashForward(q.Pointer, k.Pointer, v.Pointer, output.Pointer, logSumExp is null ? null : logSumExp.Pointer,
-                    resolved.Host, p, batch);
-            }
-            return;
-        }
-        var profile = device.Profile!;
-        var tiling = AttentionTiling.Choose(d, profile)
-            ?? throw new ArgumentException(
-                $"Argument 'q' has head dimension {d}, for which no tiling fits the launch profile's {profile.SharedMemoryBytes} bytes of shared memory.",
-                nameof(q));
-        p.RowTile = tiling.RowTile;
-        p.KeyTile = tiling.KeyTile;
-        var config = new KernelConfig(
-            new Index2D((lq + tiling.RowTile - 1) / tiling.RowTile, batch * heads),
-            new Index2D(profile.AttentionGroupSize, 1),
-            SharedMemoryConfig.RequestDynamic<float>(tiling.SharedFloats));
-        device.Kernels.FlashAttention(config, q.View, k.View, v.View, output.View, logSumExp?.View ?? default,
-            resolved.Parameters, p);
+        device.Backend.Attention(p, q, k, v, output, logSumExp, resolved);
     }
 
     /// <summary>
@@ -79,37 +57,25 @@ public static class Attention
         if (!Enum.IsDefined(normalizer))
             throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
         var device = q.Device;
-        using var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
+        var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
         using var scores = device.Allocate(batch * heads, lq, lk);
         int pairs = batch * heads;
         output.MarkWritten();
-
-        var scoreProduct = new MatMulParams
+        var scoreProduct = new MatMulProblem
         {
-            M = lq, N = lk, K = d, Lda = d, Ldb = d, Ldc = lk,
+            Batch = pairs, M = lq, N = lk, K = d, Lda = d, Ldb = d, Ldc = lk,
             BatchStrideA = (long)lq * d, BatchStrideB = (long)lk * d, BatchStrideC = (long)lq * lk,
             TransB = 1, Alpha = 1f,
         };
-        var valueProduct = new MatMulParams
+        var valueProduct = new MatMulProblem
         {
-            M = lq, N = d, K = lk, Lda = lk, Ldb = d, Ldc = d,
+            Batch = pairs, M = lq, N = d, K = lk, Lda = lk, Ldb = d, Ldc = d,
             BatchStrideA = (long)lq * lk, BatchStrideB = (long)lk * d, BatchStrideC = (long)lq * d,
             Alpha = 1f,
         };
-        if (device.IsManaged)
-        {
-            unsafe
-            {
-                CpuMatMul.Multiply(q.Pointer, k.Pointer, scores.Pointer, null, scoreProduct, pairs);
-                CpuSoftmax.MaskedSoftmax(scores.Pointer, scores.Pointer, resolved.Host,
-                    new SoftmaxParams { Heads = heads, Lq = lq, Lk = lk, Scale = scale!.Value, Normalizer = (int)normalizer }, batch);
-                CpuMatMul.Multiply(scores.Pointer, v.Pointer, output.Pointer, null, valueProduct, pairs);
-            }
-            return;
-        }
-        MatMul.Launch(device, q.View, k.View, scores.View, default, scoreProduct, pairs, MatMulAlgorithm.Auto);
-        Softmax.Launch(device, scores.View, scores.View, resolved.Parameters, batch, heads, lq, lk, scale!.Value, normalizer);
-        MatMul.Launch(device, scores.View, v.View, output.View, default, valueProduct, pairs, MatMulAlgorithm.Auto);
+        device.Backend.MatMul(scoreProduct, q, k, scores, null, MatMulAlgorithm.Auto);
+        device.Backend.Softmax(Softmax.Problem(batch, heads, lq, lk, scale!.Value, normalizer), scores, scores, resolved);
+        device.Backend.MatMul(valueProduct, scores, v, output, null, MatMulAlgorithm.Auto);
         device.Synchronize();
     }
 
@@ -130,39 +96,9 @@ public static class Attention
         foreach (var (input, name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
             Check.Distinct(output, nameof(output), input, name);
         Check.GridLimit((long)batch * heads, nameof(q), "batch·heads");
+        Check.Implemented(q.Device, OpFamily.Attention, "Attention", (q, nameof(q)), (k, nameof(k)), (v, nameof(v)), (output, nameof(output)));
         scale ??= 1f / MathF.Sqrt(d);
         Check.Finite(scale.Value, nameof(scale));
         return (batch, heads, lq, lk, d);
     }
-}
-
-/// <summary>
-/// Tile sizes of the fused attention kernel for one head dimension and launch profile: the most query rows per
-/// group (≤ 64) whose output slice fits each thread's <see cref="AttentionKernels.MaxAccumulators"/> registers,
-/// then the profile's key tile, both halved until the shared memory fits the profile's budget.
-/// </summary>
-internal sealed record AttentionTiling(int RowTile, int KeyTile, int SharedFloats)
-{
-    public static AttentionTiling? Choose(int headDim, LaunchProfile profile)
-    {
-        int threads = profile.AttentionGroupSize;
-        int rowTile = Math.Min(64, threads);
-        while (rowTile > 1 && PerThreadColumns(headDim, threads / rowTile) > AttentionKernels.MaxAccumulators)
-            rowTile /= 2;
-        if (PerThreadColumns(headDim, threads / rowTile) > AttentionKernels.MaxAccumulators)
-            return null;
-        int keyTile = profile.AttentionKeyTile;
-        int budget = profile.SharedMemoryBytes / sizeof(float);
-        while (AttentionKernels.SharedFloats(rowTile, keyTile, headDim) > budget && (keyTile > 8 || rowTile > 1))
-        {
-            if (keyTile > 8)
-                keyTile /= 2;
-            else
-                rowTile /= 2;
-        }
-        int shared = AttentionKernels.SharedFloats(rowTile, keyTile, headDim);
-        return shared <= budget ? new AttentionTiling(rowTile, keyTile, shared) : null;
-    }
-
-    private static int PerThreadColumns(int headDim, int threadsPerRow) => (headDim + threadsPerRow - 1) / threadsPerRow;
 }

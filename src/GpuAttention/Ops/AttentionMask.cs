@@ -1,7 +1,6 @@
-using GpuAttention.Kernels;
-using GpuAttention.Kernels.Cpu;
+using GpuAttention.Backends;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
-using ILGPU.Runtime;
 
 namespace GpuAttention.Ops;
 
@@ -72,18 +71,18 @@ public sealed record AttentionMask
         };
     }
 
-    /// <summary>Validates the mask against the problem and prepares what the kernels read.</summary>
-    internal unsafe DeviceMask Resolve(ComputeDevice device, int batch, int heads, int lq, int lk, string argument)
+    /// <summary>Validates the mask against a [batch, heads, Lq, Lk] problem on <paramref name="device"/>.</summary>
+    internal ResolvedMask Resolve(ComputeDevice device, int batch, int heads, int lq, int lk, string argument)
     {
-        var p = new MaskParams
+        var rules = new MaskRules
         {
-            WindowLeft = WindowLeft ?? MaskParams.Unbounded,
-            WindowRight = WindowRight ?? MaskParams.Unbounded,
+            WindowLeft = WindowLeft ?? MaskRules.Unbounded,
+            WindowRight = WindowRight ?? MaskRules.Unbounded,
         };
-        float* additivePointer = null;
         if (Additive is { } additive)
         {
             Check.Usable(additive, argument + ".Additive", device);
+            Check.Implemented(device, OpFamily.Softmax, "AttentionMask.AdditiveMask", (additive, argument + ".Additive"));
             bool rank2 = additive.Rank == 2 && additive.Shape[0] == lq && additive.Shape[1] == lk;
             bool rank4 = additive.Rank == 4 && (additive.Shape[0] == 1 || additive.Shape[0] == batch)
                 && (additive.Shape[1] == 1 || additive.Shape[1] == heads) && additive.Shape[2] == lq && additive.Shape[3] == lk;
@@ -91,16 +90,12 @@ public sealed record AttentionMask
                 throw new ArgumentException(
                     $"Argument '{argument}.Additive' must have shape [{lq}, {lk}] or [{batch} or 1, {heads} or 1, {lq}, {lk}], " +
                     $"but has {DeviceTensor.ShapeText(additive.Shape)}.", argument);
-            p.HasAdditive = 1;
-            if (device.IsManaged)
-                additivePointer = additive.Pointer;
-            else
-                p.Additive = additive.View;
-            p.AdditiveBatchStride = rank4 && additive.Shape[0] == batch && batch > 1 ? (long)additive.Shape[1] * lq * lk : 0;
-            p.AdditiveHeadStride = rank4 && additive.Shape[1] == heads && heads > 1 ? (long)lq * lk : 0;
+            rules.HasAdditive = 1;
+            rules.AdditiveBatchStride = rank4 && additive.Shape[0] == batch && batch > 1 ? (long)additive.Shape[1] * lq * lk : 0;
+            rules.AdditiveHeadStride = rank4 && additive.Shape[1] == heads && heads > 1 ? (long)lq * lk : 0;
         }
         if (ValidLengths is not { } lengths)
-            return new DeviceMask(p, Host(p, additivePointer, null), null);
+            return new ResolvedMask(rules, null, Additive);
         if (lengths.Count != batch)
             throw new ArgumentException(
                 $"Argument '{argument}.ValidLengths' must have shape [{batch}] (one length per batch row), but has [{lengths.Count}].", argument);
@@ -110,42 +105,15 @@ public sealed record AttentionMask
                 throw new ArgumentException(
                     $"Argument '{argument}.ValidLengths[{b}]' must be in 0..{lk} (Lk), but is {lengths[b]}.", argument);
         }
-        p.HasValidLengths = 1;
-        if (device.IsManaged)
-            return new DeviceMask(p, Host(p, additivePointer, lengths.ToArray()), null);
-        var buffer = device.Accelerator.Allocate1D(lengths.ToArray());
-        p.ValidLengths = buffer.View;
-        return new DeviceMask(p, default, buffer);
+        rules.HasValidLengths = 1;
+        return new ResolvedMask(rules, lengths.ToArray(), Additive);
     }
-
-    private static unsafe HostMask Host(MaskParams p, float* additive, int[]? validLengths) => new()
-    {
-        WindowLeft = p.WindowLeft,
-        WindowRight = p.WindowRight,
-        ValidLengths = validLengths,
-        Additive = additive,
-        AdditiveBatchStride = p.AdditiveBatchStride,
-        AdditiveHeadStride = p.AdditiveHeadStride,
-    };
 
     private static int? Tighter(int? x, int? y) => x is null ? y : y is null ? x : Math.Min(x.Value, y.Value);
 }
 
 /// <summary>
-/// A resolved mask: what the ILGPU kernels read (and the device buffer of valid lengths it owns until the launch has
-/// finished), and what the managed kernels read.
+/// A mask validated against one problem: the <see cref="MaskRules"/> every backend reads, and the data they refer to
+/// (valid lengths per batch row, the additive tensor), which each backend turns into its own view.
 /// </summary>
-internal sealed class DeviceMask(MaskParams parameters, HostMask host, MemoryBuffer? lengths) : IDisposable
-{
-    public MaskParams Parameters { get; } = parameters;
-
-    public HostMask Host { get; } = host;
-
-    public void Dispose()
-    {
-        if (lengths is null)
-            return;
-        lengths.Accelerator.Synchronize();
-        lengths.Dispose();
-    }
-}
+internal sealed record ResolvedMask(MaskRules Rules, int[]? ValidLengths, DeviceTensor? Additive);

@@ -1,3 +1,4 @@
+using GpuAttention.Backends;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Ops;
@@ -50,10 +51,34 @@ internal static class Check
             throw new ArgumentException($"Argument '{name}': {what} is {value}, more than the {limit} a launch grid allows.", name);
     }
 
+    /// <summary>The tensor's elements fit the one-dimensional launch grid of an elementwise op.</summary>
+    public static void GridLimit(DeviceTensor tensor, string name)
+    {
+        if (tensor.Length > int.MaxValue)
+            throw new ArgumentException(
+                $"Argument '{name}' {DeviceTensor.ShapeText(tensor.Shape)} has {tensor.Length} elements, more than the {int.MaxValue} an elementwise launch covers.",
+                name);
+    }
+
     /// <summary>A finite scalar.</summary>
     public static void Finite(float value, string name)
     {
         if (!float.IsFinite(value))
             throw new ArgumentOutOfRangeException(name, value, $"Argument '{name}' must be finite.");
+    }
+
+    /// <summary>
+    /// The device's backend implements <paramref name="family"/> for every operand's dtype (null operands are skipped);
+    /// otherwise a <see cref="NotSupportedException"/> naming the op, the dtype and the device.
+    /// </summary>
+    public static void Implemented(ComputeDevice device, OpFamily family, string op, params ReadOnlySpan<(DeviceTensor? Tensor, string Name)> operands)
+    {
+        foreach (var (tensor, name) in operands)
+        {
+            if (tensor is not null && !device.Backend.Implements(family, tensor.DType))
+                throw new NotSupportedException(
+                    $"{op} does not implement {tensor.DType} on {device} yet (argument '{name}' is {tensor.DType}); " +
+                    "convert it to F32 with Elementwise.Convert.");
+        }
     }
 }

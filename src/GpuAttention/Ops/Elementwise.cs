@@ -1,8 +1,6 @@
-using GpuAttention.Kernels;
-using GpuAttention.Kernels.Cpu;
+using GpuAttention.Backends;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace GpuAttention.Ops;
 
@@ -17,16 +15,25 @@ public static class Elementwise
         Check.Usable(y, nameof(y), a.Device);
         Check.Shape(b, nameof(b), [.. a.Shape], "(the shape of 'a')");
         Check.Shape(y, nameof(y), [.. a.Shape], "(the shape of 'a')");
+        Check.Implemented(a.Device, OpFamily.Elementwise, "Elementwise.Add", (a, nameof(a)), (b, nameof(b)), (y, nameof(y)));
+        Check.GridLimit(a, nameof(a));
         y.MarkWritten();
-        if (a.Device.IsManaged)
-        {
-            unsafe
-            {
-                CpuElementwise.Add(a.Pointer, b.Pointer, y.Pointer, a.Length);
-            }
-            return;
-        }
-        a.Device.Kernels.Add(Elements(a), a.View, b.View, y.View);
+        a.Device.Backend.Add(a, b, y);
+    }
+
+    /// <summary>
+    /// y = x converted to y's dtype (same shape; any pair of F32, F16 and BF16). Narrowing rounds to nearest, ties to even;
+    /// values beyond the target's range become ±∞; NaN stays NaN. y must not be x.
+    /// </summary>
+    public static void Convert(DeviceTensor x, DeviceTensor y)
+    {
+        Check.Usable(x, nameof(x));
+        Check.Usable(y, nameof(y), x.Device);
+        Check.Shape(y, nameof(y), [.. x.Shape], "(the shape of 'x')");
+        Check.Distinct(y, nameof(y), x, nameof(x));
+        Check.GridLimit(x, nameof(x));
+        y.MarkWritten();
+        x.Device.Backend.Convert(x, y);
     }
 
     /// <summary>y = alpha·x.</summary>
@@ -47,16 +54,10 @@ public static class Elementwise
         Check.Finite(alpha, nameof(alpha));
         if (!Enum.IsDefined(activation))
             throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
+        Check.Implemented(x.Device, OpFamily.Elementwise, "Elementwise.ScaleActivate", (x, nameof(x)), (y, nameof(y)));
+        Check.GridLimit(x, nameof(x));
         y.MarkWritten();
-        if (x.Device.IsManaged)
-        {
-            unsafe
-            {
-                CpuElementwise.ScaleActivate(x.Pointer, y.Pointer, x.Length, alpha, (int)activation);
-            }
-            return;
-        }
-        x.Device.Kernels.ScaleActivate(Elements(x), x.View, y.View, alpha, (int)activation);
+        x.Device.Backend.ScaleActivate(x, alpha, activation, y);
     }
 
     /// <summary>
@@ -81,19 +82,9 @@ public static class Elementwise
             if ((uint)tokens[t] >= (uint)vocab)
                 throw new ArgumentOutOfRangeException(nameof(tokens), tokens[t], $"Token {t} is {tokens[t]}, outside the vocabulary 0..{vocab - 1}.");
         }
-        var device = table.Device;
+        Check.Implemented(table.Device, OpFamily.Embedding, "Elementwise.EmbeddingGather", (table, nameof(table)), (output, nameof(output)));
         output.MarkWritten();
-        if (device.IsManaged)
-        {
-            unsafe
-            {
-                CpuElementwise.EmbeddingGather(tokens, table.Pointer, output.Pointer, width, scale);
-            }
-            return;
-        }
-        using var ids = device.Accelerator.Allocate1D(tokens.ToArray());
-        device.Kernels.EmbeddingGather(new Index2D(width, tokens.Length), ids.View, table.View, output.View, width, scale);
-        device.Synchronize();
+        table.Device.Backend.EmbeddingGather(tokens, table, output, scale);
     }
 
     /// <summary>
@@ -109,19 +100,8 @@ public static class Elementwise
         ArgumentOutOfRangeException.ThrowIfNegative(firstPosition);
         int width = x.Shape[^1], length = x.Shape[^2];
         int rows = checked((int)(x.Length / width));
+        Check.Implemented(x.Device, OpFamily.Embedding, "Elementwise.AddPositionalEncoding", (x, nameof(x)), (y, nameof(y)));
         y.MarkWritten();
-        if (x.Device.IsManaged)
-        {
-            unsafe
-            {
-                CpuElementwise.AddSinusoidalPositions(x.Pointer, y.Pointer, rows, width, length, firstPosition);
-            }
-            return;
-        }
-        x.Device.Kernels.PositionalEncoding(new Index2D(width, rows), x.View, y.View, width, length, firstPosition);
+        x.Device.Backend.AddPositionalEncoding(x, y, rows, width, length, firstPosition);
     }
-
-    private static Index1D Elements(DeviceTensor t) =>
-        t.Length <= int.MaxValue ? new Index1D((int)t.Length)
-        : throw new ArgumentException($"Tensor {DeviceTensor.ShapeText(t.Shape)} has more than {int.MaxValue} elements.");
 }

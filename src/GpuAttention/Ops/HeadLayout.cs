@@ -1,7 +1,5 @@
-using GpuAttention.Kernels.Cpu;
+using GpuAttention.Backends;
 using GpuAttention.Runtime;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace GpuAttention.Ops;
 
@@ -25,17 +23,9 @@ public static class HeadLayout
                 $"Argument 'y' must have shape [{batch}, heads, ≥{firstRow + length}, d_k] with heads·d_k = {x.Shape[2]}, " +
                 $"but has {DeviceTensor.ShapeText(y.Shape)}.", nameof(y));
         Check.Distinct(y, nameof(y), x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Split", (x, nameof(x)), (y, nameof(y)));
         y.MarkWritten();
-        if (x.Device.IsManaged)
-        {
-            unsafe
-            {
-                CpuElementwise.SplitHeads(x.Pointer, y.Pointer, batch, length, heads, headDim, capacity, firstRow);
-            }
-            return;
-        }
-        x.Device.Kernels.SplitHeads(new Index3D(heads * headDim, length, batch), x.View, y.View, length, heads, headDim,
-            capacity, firstRow);
+        x.Device.Backend.SplitHeads(x, y, batch, length, heads, headDim, capacity, firstRow);
     }
 
     /// <summary>x [batch, heads, length, d_k] → y [batch, length, heads·d_k].</summary>
@@ -47,16 +37,9 @@ public static class HeadLayout
         int batch = x.Shape[0], heads = x.Shape[1], length = x.Shape[2], headDim = x.Shape[3];
         Check.Shape(y, nameof(y), [batch, length, heads * headDim], "(batch, length, heads·d_k)");
         Check.Distinct(y, nameof(y), x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Merge", (x, nameof(x)), (y, nameof(y)));
         y.MarkWritten();
-        if (x.Device.IsManaged)
-        {
-            unsafe
-            {
-                CpuElementwise.MergeHeads(x.Pointer, y.Pointer, batch, length, heads, headDim);
-            }
-            return;
-        }
-        x.Device.Kernels.MergeHeads(new Index3D(heads * headDim, length, batch), x.View, y.View, length, heads, headDim);
+        x.Device.Backend.MergeHeads(x, y, batch, length, heads, headDim);
     }
 
     /// <summary>
@@ -78,18 +61,8 @@ public static class HeadLayout
                 throw new ArgumentOutOfRangeException(nameof(sources), s, $"Every source must be in 0..{entries - 1}.");
         }
         int rowLength = checked((int)(x.Length / entries));
-        var device = x.Device;
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.GatherBatch", (x, nameof(x)), (y, nameof(y)));
         y.MarkWritten();
-        if (device.IsManaged)
-        {
-            unsafe
-            {
-                CpuElementwise.GatherRows(x.Pointer, sources, y.Pointer, rowLength);
-            }
-            return;
-        }
-        using var indices = device.Accelerator.Allocate1D(sources.ToArray());
-        device.Kernels.GatherRows(new Index2D(rowLength, entries), x.View, indices.View, y.View, rowLength);
-        device.Synchronize();
+        x.Device.Backend.GatherRows(x, sources, y, rowLength);
     }
 }

@@ -1,7 +1,6 @@
-using GpuAttention.Kernels.Cpu;
+using GpuAttention.Backends;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace GpuAttention.Ops;
 
@@ -33,23 +32,13 @@ public static class LayerNorm
         if (!(epsilon > 0f) || !float.IsFinite(epsilon))
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "Argument 'epsilon' must be positive and finite.");
 
-        int rows = checked((int)(x.Length / width));
-        y.MarkWritten();
-        if (device.IsManaged)
+        Check.Implemented(device, OpFamily.LayerNorm, "LayerNorm.Apply",
+            (x, nameof(x)), (gain, nameof(gain)), (bias, nameof(bias)), (y, nameof(y)), (residual, nameof(residual)));
+        var p = new LayerNormProblem
         {
-            unsafe
-            {
-                CpuLayerNorm.LayerNorm(x.Pointer, residual is null ? null : residual.Pointer, gain.Pointer, bias.Pointer, y.Pointer,
-                    rows, width, epsilon);
-            }
-            return;
-        }
-        var profile = device.Profile!;
-        int groupSize = profile.RowGroupSize;
-        bool cacheRow = ((long)width + groupSize) * sizeof(float) <= profile.SharedMemoryBytes;
-        var config = new KernelConfig(rows, groupSize,
-            SharedMemoryConfig.RequestDynamic<float>(groupSize + (cacheRow ? width : 1)));
-        device.Kernels.LayerNorm(config, x.View, residual?.View ?? default, gain.View, bias.View, y.View, width, epsilon,
-            residual is null ? 0 : 1, cacheRow ? 1 : 0);
+            Rows = checked((int)(x.Length / width)), Width = width, Epsilon = epsilon, HasResidual = residual is null ? 0 : 1,
+        };
+        y.MarkWritten();
+        device.Backend.LayerNorm(p, x, residual, gain, bias, y);
     }
 }

@@ -1,40 +1,32 @@
-using GpuAttention.Kernels;
-using GpuAttention.Kernels.Cpu;
+using GpuAttention.Backends;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace GpuAttention.Ops;
 
-/// <summary>Which matmul kernel to launch.</summary>
+/// <summary>Which ILGPU matmul kernel to launch.</summary>
 public enum MatMulAlgorithm
 {
-    /// <summary>
-    /// <see cref="Naive"/> when op(A) has at most <see cref="MatMul.SkinnyRows"/> rows (a decoding step's
-    /// projections: a tile of 4·TY rows would be almost empty and its barriers would dominate),
-    /// <see cref="Tiled"/> otherwise.
-    /// </summary>
+    /// <summary>The backend's choice: on ILGPU devices <see cref="Naive"/> for decode-sized products and <see cref="Tiled"/>
+    /// otherwise; the managed CPU backend's one blocked algorithm.</summary>
     Auto,
-    /// <summary>Shared-memory tiles with a 4×4 register block per thread.</summary>
+    /// <summary>ILGPU: shared-memory tiles with a 4×4 register block per thread.</summary>
     Tiled,
-    /// <summary>One thread per output element: the baseline the tiled kernel is measured against.</summary>
+    /// <summary>ILGPU: one thread per output element, the baseline the tiled kernel is measured against.</summary>
     Naive,
 }
 
 /// <summary>C = act(alpha·op(A)·op(B) + beta·C + bias), batched.</summary>
 public static class MatMul
 {
-    /// <summary>Row count up to which <see cref="MatMulAlgorithm.Auto"/> picks the naive kernel (ILGPU devices).</summary>
-    public const int SkinnyRows = 4;
-
     /// <summary>
     /// Multiplies row-major matrices. <paramref name="a"/> is [M, K] ([K, M] when <paramref name="transposeA"/>)
     /// or [batch, …]; <paramref name="b"/> is [K, N] ([N, K] when <paramref name="transposeB"/>, the layout of
     /// PyTorch's Linear weights) or [batch, …]; a rank-2 operand is shared by every batch entry. <paramref name="c"/>
     /// is [M, N], or [batch, M, N] when either operand is batched. When <paramref name="beta"/> is 0, C is not read.
     /// <paramref name="bias"/> ([N]) is added to every row before <paramref name="activation"/>.
-    /// <paramref name="algorithm"/> picks among the ILGPU kernels; the managed CPU backend has one blocked algorithm
-    /// and ignores it.
+    /// <paramref name="algorithm"/> picks among the ILGPU kernels; the managed CPU backend has one algorithm and
+    /// accepts only <see cref="MatMulAlgorithm.Auto"/>.
     /// </summary>
     public static void Multiply(DeviceTensor a, DeviceTensor b, DeviceTensor c, bool transposeA = false,
         bool transposeB = false, float alpha = 1f, float beta = 0f, DeviceTensor? bias = null,
@@ -54,6 +46,10 @@ public static class MatMul
             throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
         if (!Enum.IsDefined(algorithm))
             throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "Unknown matmul algorithm.");
+        if (algorithm != MatMulAlgorithm.Auto && !device.Backend.MatMulAlgorithms.Contains(algorithm))
+            throw new ArgumentException(
+                $"Argument 'algorithm' is {algorithm}, which {device} does not have; it offers Auto" +
+                string.Concat(device.Backend.MatMulAlgorithms.Select(x => $", {x}")) + ".", nameof(algorithm));
         Check.Distinct(c, nameof(c), a, nameof(a));
         Check.Distinct(c, nameof(c), b, nameof(b));
 
@@ -74,10 +70,12 @@ public static class MatMul
         Check.Shape(c, nameof(c), batched ? [batch, m, n] : [m, n], batched ? "(batch, M, N)" : "(M, N)");
         if (bias is not null)
             Check.Shape(bias, nameof(bias), [n], "(N)");
+        Check.GridLimit(batch, "batch", "the batch count");
+        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", (a, nameof(a)), (b, nameof(b)), (c, nameof(c)), (bias, nameof(bias)));
 
-        var p = new MatMulParams
+        var p = new MatMulProblem
         {
-            M = m, N = n, K = k,
+            Batch = batch, M = m, N = n, K = k,
             Lda = aCols, Ldb = bCols, Ldc = n,
             BatchStrideA = a.Rank == 3 ? (long)aRows * aCols : 0,
             BatchStrideB = b.Rank == 3 ? (long)bRows * bCols : 0,
@@ -88,55 +86,6 @@ public static class MatMul
             Activation = (int)activation,
         };
         c.MarkWritten();
-        if (device.IsManaged)
-        {
-            Check.GridLimit(batch, "batch", "the batch count");
-            MultiplyManaged(a, b, c, bias, p, batch, transposeB);
-            return;
-        }
-        Launch(device, a.View, b.View, c.View, bias?.View ?? default, p, batch, algorithm);
-    }
-
-    /// <summary>
-    /// The managed product. A rank-2 B multiplied the same way twice without being written in between (a weight) is
-    /// packed once and kept with the tensor, as native runtimes pre-pack constant weights.
-    /// </summary>
-    private static unsafe void MultiplyManaged(DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias, MatMulParams p,
-        int batch, bool transposeB)
-    {
-        float* packed = null;
-        if (b.Rank == 2 && CpuMatMul.PacksB(p))
-        {
-            float* source = b.Pointer;
-            var cached = b.PackedAsMatMulB(transposeB, CpuMatMul.PackedLength(p), destination => CpuMatMul.PackAll(source, p, destination));
-            if (cached is not null)
-                packed = cached.Buffer.Pointer;
-        }
-        CpuMatMul.Multiply(a.Pointer, b.Pointer, c.Pointer, bias is null ? null : bias.Pointer, p, batch, packed);
-    }
-
-    /// <summary>Launches without validation; callers guarantee the views match <paramref name="p"/>.</summary>
-    internal static void Launch(ComputeDevice device, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
-        ArrayView<float> bias, MatMulParams p, int batch, MatMulAlgorithm algorithm)
-    {
-        Check.GridLimit(batch, "batch", "the batch count");
-        if (algorithm == MatMulAlgorithm.Auto)
-            algorithm = p.M <= SkinnyRows ? MatMulAlgorithm.Naive : MatMulAlgorithm.Tiled;
-        if (algorithm == MatMulAlgorithm.Naive)
-        {
-            Check.GridLimit(p.M, "a", "the row count M of the naive kernel");
-            device.Kernels.MatMulNaive(new Index3D(p.N, p.M, batch), a, b, c, bias, p);
-            return;
-        }
-        var profile = device.Profile!;
-        int groupX = profile.MatMulGroupX, groupY = profile.MatMulGroupY, tileK = profile.MatMulTileK;
-        int tileM = MatMulKernels.RegisterBlock * groupY, tileN = MatMulKernels.RegisterBlock * groupX;
-        long gridY = (p.M + tileM - 1) / tileM;
-        Check.GridLimit(gridY, "a", "the number of row tiles");
-        var config = new KernelConfig(
-            new Index3D((p.N + tileN - 1) / tileN, (int)gridY, batch),
-            new Index3D(groupX, groupY, 1),
-            SharedMemoryConfig.RequestDynamic<float>(tileK * (tileM + tileN)));
-        device.Kernels.MatMulTiled(config, a, b, c, bias, p, tileK);
+        device.Backend.MatMul(p, a, b, c, bias, algorithm);
     }
 }

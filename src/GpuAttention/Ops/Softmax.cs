@@ -1,8 +1,6 @@
-using GpuAttention.Kernels;
-using GpuAttention.Kernels.Cpu;
+using GpuAttention.Backends;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace GpuAttention.Ops;
 
@@ -24,47 +22,20 @@ public static class Softmax
         Check.Finite(scale, nameof(scale));
         if (!Enum.IsDefined(normalizer))
             throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
-        var (batch, heads, lq, lk) = AttentionShape.Of(x);
-        using var resolved = (mask ?? AttentionMask.None).Resolve(x.Device, batch, heads, lq, lk, nameof(mask));
-        y.MarkWritten();
-        if (x.Device.IsManaged)
+        Check.Implemented(x.Device, OpFamily.Softmax, "Softmax.Apply", (x, nameof(x)), (y, nameof(y)));
+        var (batch, heads, lq, lk) = x.Rank switch
         {
-            unsafe
-            {
-                CpuSoftmax.MaskedSoftmax(x.Pointer, y.Pointer, resolved.Host,
-                    new SoftmaxParams { Heads = heads, Lq = lq, Lk = lk, Scale = scale, Normalizer = (int)normalizer }, batch);
-            }
-            return;
-        }
-        Launch(x.Device, x.View, y.View, resolved.Parameters, batch, heads, lq, lk, scale, normalizer);
-    }
-
-    /// <summary>Launches without validation over rows of a [batch, heads, lq, lk] view.</summary>
-    internal static void Launch(ComputeDevice device, ArrayView<float> x, ArrayView<float> y, MaskParams mask,
-        int batch, int heads, int lq, int lk, float scale, ScoreNormalizer normalizer)
-    {
-        var profile = device.Profile!;
-        int groupSize = profile.RowGroupSize;
-        bool cacheRow = ((long)lk + groupSize) * sizeof(float) <= profile.SharedMemoryBytes;
-        var p = new SoftmaxParams
-        {
-            Heads = heads, Lq = lq, Lk = lk, Scale = scale,
-            Normalizer = (int)normalizer,
-            CacheRow = cacheRow ? 1 : 0,
+            2 => (1, 1, x.Shape[0], x.Shape[1]),
+            3 => (x.Shape[0], 1, x.Shape[1], x.Shape[2]),
+            _ => (x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]),
         };
-        var config = new KernelConfig(checked(batch * heads * lq), groupSize,
-            SharedMemoryConfig.RequestDynamic<float>(groupSize + (cacheRow ? lk : 1)));
-        device.Kernels.MaskedSoftmax(config, x, y, mask, p);
+        var resolved = (mask ?? AttentionMask.None).Resolve(x.Device, batch, heads, lq, lk, nameof(mask));
+        y.MarkWritten();
+        x.Device.Backend.Softmax(Problem(batch, heads, lq, lk, scale, normalizer), x, y, resolved);
     }
-}
 
-/// <summary>Reads a score or operand tensor as [batch, heads, rows, cols].</summary>
-internal static class AttentionShape
-{
-    public static (int Batch, int Heads, int Rows, int Cols) Of(DeviceTensor t) => t.Rank switch
+    internal static SoftmaxProblem Problem(int batch, int heads, int lq, int lk, float scale, ScoreNormalizer normalizer) => new()
     {
-        2 => (1, 1, t.Shape[0], t.Shape[1]),
-        3 => (t.Shape[0], 1, t.Shape[1], t.Shape[2]),
-        _ => (t.Shape[0], t.Shape[1], t.Shape[2], t.Shape[3]),
+        Batch = batch, Heads = heads, Lq = lq, Lk = lk, Scale = scale, Normalizer = (int)normalizer,
     };
 }

@@ -1,24 +1,25 @@
-using ILGPU;
-using ILGPU.Runtime;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using GpuAttention.Backends;
+using GpuAttention.Kernels;
 
 namespace GpuAttention.Runtime;
 
 /// <summary>
-/// A dense, row-major fp32 tensor in one device's memory: an ILGPU buffer on an accelerator, aligned native
-/// memory on the managed CPU backend.
+/// A dense, row-major tensor of one <see cref="DType"/> in one device's memory; the memory belongs to the device's
+/// backend (an ILGPU buffer, or aligned native memory on the managed CPU backend).
 /// </summary>
-public sealed unsafe class DeviceTensor : IDisposable
+public sealed class DeviceTensor : IDisposable
 {
     private readonly int[] shape;
-    private MemoryBuffer1D<float, Stride1D.Dense>? buffer;
-    private HostBuffer? host;
-    private PackedOperand? packed;
-    private (long Version, bool Transposed)? packCandidate;
+    private TensorStorage? storage;
 
-    internal DeviceTensor(ComputeDevice device, int[] shape)
+    internal DeviceTensor(ComputeDevice device, DType dtype, int[] shape)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(shape);
+        if (!Enum.IsDefined(dtype))
+            throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype; expected F32, F16 or BF16.");
         device.ThrowIfDisposed();
         if (shape.Length == 0 || shape.Any(d => d <= 0))
             throw new ArgumentException($"Every dimension of a tensor shape must be positive; got {ShapeText(shape)}.", nameof(shape));
@@ -27,24 +28,16 @@ public sealed unsafe class DeviceTensor : IDisposable
             length = checked(length * d);
         this.shape = (int[])shape.Clone();
         Device = device;
+        DType = dtype;
         Length = length;
-        try
-        {
-            if (device.IsManaged)
-                host = device.HostBuffers.Rent(length);
-            else
-                buffer = device.Accelerator.Allocate1D<float>(length);
-        }
-        catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
-        {
-            throw new InsufficientMemoryException(
-                $"Allocating a {ShapeText(shape)} tensor ({length * sizeof(float)} bytes) on {device} failed: {e.Message}", e);
-        }
-        device.TrackAllocation(length * sizeof(float));
+        storage = device.Backend.Allocate(dtype, length);
     }
 
     /// <summary>The device whose memory holds the tensor.</summary>
     public ComputeDevice Device { get; }
+
+    /// <summary>The element type.</summary>
+    public DType DType { get; }
 
     /// <summary>The dimensions, outermost first.</summary>
     public IReadOnlyList<int> Shape => shape;
@@ -56,77 +49,56 @@ public sealed unsafe class DeviceTensor : IDisposable
     public long Length { get; }
 
     /// <summary>True once disposed; a disposed tensor is rejected by every op.</summary>
-    public bool IsDisposed => buffer is null && host is null;
+    public bool IsDisposed => storage is null;
 
-    /// <summary>The ILGPU view of an accelerator's tensor.</summary>
-    internal ArrayView<float> View => (buffer ?? throw new ObjectDisposedException(nameof(DeviceTensor))).View;
+    /// <summary>The backend's memory behind the tensor.</summary>
+    internal TensorStorage Storage => storage ?? throw new ObjectDisposedException(nameof(DeviceTensor));
 
-    /// <summary>The first element of a managed CPU backend's tensor.</summary>
-    internal float* Pointer => (host ?? throw new ObjectDisposedException(nameof(DeviceTensor))).Pointer;
+    /// <summary>Every op that writes the tensor calls this before it runs: what was derived from the old contents goes stale.</summary>
+    internal void MarkWritten() => Storage.MarkWritten();
 
-    /// <summary>Counts writes (uploads and op outputs): a packed copy of the tensor is valid while this is unchanged.</summary>
-    internal long Version { get; private set; }
+    /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into an F32 tensor.</summary>
+    public void CopyFrom(ReadOnlySpan<float> data) => CopyFrom(DType.F32, MemoryMarshal.AsBytes(data), data.Length, nameof(data));
 
-    /// <summary>Every op that writes the tensor calls this before it runs.</summary>
-    internal void MarkWritten() => Version++;
+    /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into an F16 tensor.</summary>
+    public void CopyFrom(ReadOnlySpan<Half> data) => CopyFrom(DType.F16, MemoryMarshal.AsBytes(data), data.Length, nameof(data));
+
+    /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into a BF16 tensor.</summary>
+    public void CopyFrom(ReadOnlySpan<BFloat16> data) => CopyFrom(DType.BF16, MemoryMarshal.AsBytes(data), data.Length, nameof(data));
 
     /// <summary>
-    /// The managed backend's packed copy of this tensor as a matmul's B operand (<paramref name="transposed"/> as
-    /// used), made the second time the same contents are multiplied in the same way — a weight — and reused until the
-    /// tensor is written; null when there is none yet. <paramref name="pack"/> fills a buffer of <paramref name="length"/> floats.
+    /// Copies the tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements), waiting for pending
+    /// kernels; F16 and BF16 values widen exactly.
     /// </summary>
-    internal PackedOperand? PackedAsMatMulB(bool transposed, long length, PackedOperand.Fill pack)
-    {
-        if (packed is { } current && current.Version == Version && current.Transposed == transposed)
-            return current;
-        if (packCandidate != (Version, transposed))
-        {
-            packCandidate = (Version, transposed);
-            return null;
-        }
-        DropPacked();
-        var buffer = new HostBuffer(length);
-        pack(buffer.Pointer);
-        Device.TrackAllocation(length * sizeof(float));
-        packed = new PackedOperand(buffer, Version, transposed);
-        return packed;
-    }
-
-    private void DropPacked()
-    {
-        if (Interlocked.Exchange(ref packed, null) is not { } old)
-            return;
-        old.Buffer.Dispose();
-        Device.TrackAllocation(-old.Buffer.Length * sizeof(float));
-    }
-
-    /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into the tensor.</summary>
-    public void CopyFrom(ReadOnlySpan<float> data)
-    {
-        ThrowIfDisposed(nameof(data));
-        if (data.Length != Length)
-            throw new ArgumentException($"Expected {Length} elements for shape {ShapeText(shape)}, got {data.Length}.", nameof(data));
-        MarkWritten();
-        if (host is not null)
-            data.CopyTo(new Span<float>(Pointer, data.Length));
-        else
-            View.CopyFromCPU(data);
-    }
-
-    /// <summary>Copies the tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements), waiting for pending kernels.</summary>
     public void CopyTo(Span<float> destination)
     {
-        ThrowIfDisposed(nameof(destination));
-        if (destination.Length != Length)
-            throw new ArgumentException($"Expected room for {Length} elements of shape {ShapeText(shape)}, got {destination.Length}.", nameof(destination));
-        Device.Synchronize();
-        if (host is not null)
-            new ReadOnlySpan<float>(Pointer, destination.Length).CopyTo(destination);
-        else
-            View.CopyToCPU(destination);
+        CheckDestination(destination.Length, nameof(destination));
+        switch (DType)
+        {
+            case DType.F32:
+                Storage.CopyTo(MemoryMarshal.AsBytes(destination));
+                break;
+            case DType.F16:
+                var halves = new Half[Length];
+                Storage.CopyTo(MemoryMarshal.AsBytes(halves.AsSpan()));
+                TensorPrimitives.ConvertToSingle(halves, destination);
+                break;
+            default:
+                var bits = new ushort[Length];
+                Storage.CopyTo(MemoryMarshal.AsBytes(bits.AsSpan()));
+                for (int i = 0; i < bits.Length; i++)
+                    destination[i] = HalfBits.BF16ToFloat(bits[i]);
+                break;
+        }
     }
 
-    /// <summary>Downloads the tensor into a new array.</summary>
+    /// <summary>Copies an F16 tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements).</summary>
+    public void CopyTo(Span<Half> destination) => CopyTo(DType.F16, MemoryMarshal.AsBytes(destination), destination.Length, nameof(destination));
+
+    /// <summary>Copies a BF16 tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements).</summary>
+    public void CopyTo(Span<BFloat16> destination) => CopyTo(DType.BF16, MemoryMarshal.AsBytes(destination), destination.Length, nameof(destination));
+
+    /// <summary>Downloads the tensor into a new float array (F16 and BF16 widen exactly).</summary>
     public float[] ToArray()
     {
         var result = new float[Length];
@@ -135,23 +107,44 @@ public sealed unsafe class DeviceTensor : IDisposable
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"DeviceTensor{ShapeText(shape)} on {Device}";
+    public override string ToString() => $"DeviceTensor{ShapeText(shape)} {DType} on {Device}";
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-        var ownedBuffer = Interlocked.Exchange(ref buffer, null);
-        var ownedHost = Interlocked.Exchange(ref host, null);
-        if (ownedBuffer is null && ownedHost is null)
-            return;
-        DropPacked();
-        ownedBuffer?.Dispose();
-        if (ownedHost is not null)
-            Device.HostBuffers.Return(ownedHost);
-        Device.TrackAllocation(-Length * sizeof(float));
-    }
+    public void Dispose() => Interlocked.Exchange(ref storage, null)?.Dispose();
 
     internal static string ShapeText(IReadOnlyList<int> dims) => "[" + string.Join(", ", dims) + "]";
+
+    internal void CopyFrom(DType dtype, ReadOnlySpan<byte> bytes, int elements, string parameter)
+    {
+        ThrowIfDisposed(parameter);
+        CheckDType(dtype, parameter);
+        if (elements != Length)
+            throw new ArgumentException($"Expected {Length} elements for shape {ShapeText(shape)}, got {elements}.", parameter);
+        MarkWritten();
+        Storage.CopyFrom(bytes);
+    }
+
+    private void CopyTo(DType dtype, Span<byte> bytes, int elements, string parameter)
+    {
+        CheckDestination(elements, parameter);
+        CheckDType(dtype, parameter);
+        Storage.CopyTo(bytes);
+    }
+
+    private void CheckDestination(int elements, string parameter)
+    {
+        ThrowIfDisposed(parameter);
+        if (elements != Length)
+            throw new ArgumentException($"Expected room for {Length} elements of shape {ShapeText(shape)}, got {elements}.", parameter);
+    }
+
+    private void CheckDType(DType dtype, string parameter)
+    {
+        if (dtype != DType)
+            throw new ArgumentException(
+                $"Argument '{parameter}' holds {dtype.ElementType().Name} values, but the tensor {ShapeText(shape)} is {DType}; " +
+                "copy its own element type, or convert on the device with Elementwise.Convert.", parameter);
+    }
 
     private void ThrowIfDisposed(string parameter)
     {

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace GpuAttention.Runtime;
+namespace GpuAttention.Backends.Managed;
 
 /// <summary>
 /// Native memory of the managed CPU backend, aligned to 64 bytes (a cache line, and every vector width) so the
@@ -12,19 +12,18 @@ internal sealed unsafe class HostBuffer : IDisposable
 
     private nint address;
 
-    public HostBuffer(long length)
+    public HostBuffer(long bytes)
     {
-        long bytes = checked(length * sizeof(float));
         address = (nint)NativeMemory.AlignedAlloc((nuint)bytes, Alignment);
-        Length = length;
+        Bytes = bytes;
         GC.AddMemoryPressure(bytes);
     }
 
     ~HostBuffer() => Free();
 
-    public long Length { get; }
+    public long Bytes { get; }
 
-    public float* Pointer => address != 0 ? (float*)address : throw new ObjectDisposedException(nameof(HostBuffer));
+    public void* Pointer => address != 0 ? (void*)address : throw new ObjectDisposedException(nameof(HostBuffer));
 
     public void Dispose()
     {
@@ -38,6 +37,6 @@ internal sealed unsafe class HostBuffer : IDisposable
         if (owned == 0)
             return;
         NativeMemory.AlignedFree((void*)owned);
-        GC.RemoveMemoryPressure(Length * sizeof(float));
+        GC.RemoveMemoryPressure(Bytes);
     }
 }

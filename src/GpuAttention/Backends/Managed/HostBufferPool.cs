@@ -1,7 +1,7 @@
-namespace GpuAttention.Runtime;
+namespace GpuAttention.Backends.Managed;
 
 /// <summary>
-/// The managed backend's free buffers, by exact length: a model step allocates the same intermediate shapes every
+/// The managed backend's free buffers, by exact byte length: a model step allocates the same intermediate shapes every
 /// time, so after the first step each allocation is a reuse — no malloc, no fresh pages to fault in, and no GC
 /// memory-pressure bookkeeping, which otherwise cost ~15% of an encoder layer. At most <see cref="MaxPooledBytes"/>
 /// are kept; beyond that, returned buffers are freed.
@@ -14,28 +14,28 @@ internal sealed class HostBufferPool : IDisposable
     private long pooledBytes;
     private bool disposed;
 
-    public HostBuffer Rent(long length)
+    public HostBuffer Rent(long bytes)
     {
         lock (free)
         {
-            if (free.TryGetValue(length, out var stack) && stack.TryPop(out var reused))
+            if (free.TryGetValue(bytes, out var stack) && stack.TryPop(out var reused))
             {
-                pooledBytes -= length * sizeof(float);
+                pooledBytes -= bytes;
                 return reused;
             }
         }
-        return new HostBuffer(length);
+        return new HostBuffer(bytes);
     }
 
     public void Return(HostBuffer buffer)
     {
-        long bytes = buffer.Length * sizeof(float);
+        long bytes = buffer.Bytes;
         lock (free)
         {
             if (!disposed && pooledBytes + bytes <= MaxPooledBytes)
             {
-                if (!free.TryGetValue(buffer.Length, out var stack))
-                    free[buffer.Length] = stack = new Stack<HostBuffer>();
+                if (!free.TryGetValue(bytes, out var stack))
+                    free[bytes] = stack = new Stack<HostBuffer>();
                 stack.Push(buffer);
                 pooledBytes += bytes;
                 return;

@@ -1,7 +1,9 @@
-namespace GpuAttention.Runtime;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Backends.Ilgpu;
 
 /// <summary>
-/// Group sizes and tiles the ops launch with. The same kernels run under every profile: a GPU wants large
+/// Group sizes and tiles the ILGPU backend launches its kernels with. The same kernels run under every profile: a GPU wants large
 /// groups, while ILGPU's CPU accelerator makes each barrier a rendezvous of OS threads whose cost grows
 /// with the group (~0.2 ms at 32 threads, ~2 ms at 256 here), so it runs small groups.
 /// </summary>

@@ -1,0 +1,34 @@
+using GpuAttention.Problems;
+using ILGPU.Algorithms;
+
+namespace GpuAttention.Kernels;
+
+/// <summary>
+/// The activations as scalar functions: used inside the ILGPU kernels, and by the managed kernels for the elements their
+/// vectors do not cover (XMath runs as plain .NET math off the GPU).
+/// </summary>
+public static class ActivationMath
+{
+    /// <summary>Applies <paramref name="activation"/> (an <see cref="Activation"/> value) to <paramref name="x"/>.</summary>
+    public static float Apply(float x, int activation) => activation switch
+    {
+        (int)Activation.Relu => Relu(x),
+        (int)Activation.Gelu => Gelu(x),
+        _ => x,
+    };
+
+    /// <summary>max(0, x), keeping NaN as NaN (as PyTorch does).</summary>
+    public static float Relu(float x) => x > 0f || XMath.IsNaN(x) ? x : 0f;
+
+    /// <summary>GELU(x) = x·Φ(x) = 0.5·x·(1 + erf(x/√2)).</summary>
+    public static float Gelu(float x) => 0.5f * x * (1f + Erf(x * 0.70710678118654752f));
+
+    /// <summary>erf through <see cref="Polynomials.ErfTail{T, TArithmetic}"/>.</summary>
+    public static float Erf(float x)
+    {
+        float ax = XMath.Abs(x);
+        float tail = Polynomials.ErfTail<float, FloatArithmetic>(1f / (1f + Polynomials.ErfT * ax));
+        float erf = 1f - tail * XMath.Exp(-ax * ax);
+        return x < 0f ? -erf : erf;
+    }
+}

@@ -1,0 +1,114 @@
+using GpuAttention.Backends.Ilgpu;
+using GpuAttention.Ops;
+using GpuAttention.Problems;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Backends;
+
+/// <summary>The op families a backend may or may not implement for a dtype.</summary>
+internal enum OpFamily
+{
+    MatMul,
+    Softmax,
+    Attention,
+    LayerNorm,
+    Elementwise,
+    HeadLayout,
+    Embedding,
+}
+
+/// <summary>
+/// What runs the ops of a <see cref="ComputeDevice"/>: one implementation per backend (the managed CPU code in
+/// <c>Managed/</c>; ILGPU, serving CUDA, OpenCL and the CPU accelerator, in <c>Ilgpu/</c>), each op family in a file of its
+/// own with the same name in both folders. The ops validate their operands, describe the problem (<c>GpuAttention.Problems</c>)
+/// and call here; everything a backend needs beyond the problem — launch shapes and compiled kernels, packed weights,
+/// scratch memory and threads — stays inside it. A backend also keeps its device's memory accounting.
+/// </summary>
+internal abstract class Backend : IDisposable
+{
+    private long bytesAllocated;
+    private long peakBytesAllocated;
+
+    /// <summary>The backend's kind.</summary>
+    public abstract DeviceKind Kind { get; }
+
+    /// <summary>The hardware's name as its driver reports it, or the managed backend's instruction set and threads.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>True when the hardware is a CPU (the managed backend, the CPU accelerator, an OpenCL CPU driver).</summary>
+    public abstract bool IsCpuHardware { get; }
+
+    /// <summary>Launch shapes of an ILGPU backend; null for the managed one.</summary>
+    public virtual LaunchProfile? Profile => null;
+
+    /// <summary>The matmul algorithms this backend offers besides <see cref="MatMulAlgorithm.Auto"/>.</summary>
+    public virtual IReadOnlyList<MatMulAlgorithm> MatMulAlgorithms => [];
+
+    /// <summary>Bytes held by live tensors and by scratch memory in use.</summary>
+    public long BytesAllocated => Interlocked.Read(ref bytesAllocated);
+
+    /// <summary>The most bytes held at once since creation or the last <see cref="ResetPeak"/>.</summary>
+    public long PeakBytesAllocated => Interlocked.Read(ref peakBytesAllocated);
+
+    /// <summary>Counts <paramref name="bytes"/> (negative: frees) towards <see cref="BytesAllocated"/> and the peak.</summary>
+    public void Track(long bytes)
+    {
+        long now = Interlocked.Add(ref bytesAllocated, bytes);
+        long peak;
+        while (now > (peak = Interlocked.Read(ref peakBytesAllocated)))
+        {
+            if (Interlocked.CompareExchange(ref peakBytesAllocated, now, peak) == peak)
+                break;
+        }
+    }
+
+    /// <summary>Restarts the peak from the bytes held now.</summary>
+    public void ResetPeak() => Interlocked.Exchange(ref peakBytesAllocated, BytesAllocated);
+
+    /// <summary>True when the backend implements <paramref name="family"/> for <paramref name="dtype"/> (F32 everywhere so far).</summary>
+    public virtual bool Implements(OpFamily family, DType dtype) => dtype == DType.F32;
+
+    /// <summary>Allocates uninitialised storage for <paramref name="length"/> elements of <paramref name="dtype"/>.</summary>
+    /// <exception cref="InsufficientMemoryException">The device has no room for it.</exception>
+    public abstract TensorStorage Allocate(DType dtype, long length);
+
+    /// <summary>Waits for every launched kernel (the managed backend's ops finish before they return).</summary>
+    public abstract void Synchronize();
+
+    /// <summary>y = x converted to y's dtype (same length; any pair of dtypes).</summary>
+    public abstract void Convert(DeviceTensor x, DeviceTensor y);
+
+    public abstract void MatMul(MatMulProblem p, DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias, MatMulAlgorithm algorithm);
+
+    public abstract void Softmax(SoftmaxProblem p, DeviceTensor x, DeviceTensor y, ResolvedMask mask);
+
+    public abstract void Attention(AttentionProblem p, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
+        DeviceTensor? logSumExp, ResolvedMask mask);
+
+    public abstract void LayerNorm(LayerNormProblem p, DeviceTensor x, DeviceTensor? residual, DeviceTensor gain, DeviceTensor bias,
+        DeviceTensor y);
+
+    /// <summary>y = a + b elementwise.</summary>
+    public abstract void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
+
+    /// <summary>y = act(alpha·x) elementwise.</summary>
+    public abstract void ScaleActivate(DeviceTensor x, float alpha, Activation activation, DeviceTensor y);
+
+    /// <summary>output[t, :] = table[tokens[t], :]·scale (token ids validated).</summary>
+    public abstract void EmbeddingGather(ReadOnlySpan<int> tokens, DeviceTensor table, DeviceTensor output, float scale);
+
+    /// <summary>y = x + PE over rows of <paramref name="width"/>, row r at position firstPosition + r mod length.</summary>
+    public abstract void AddPositionalEncoding(DeviceTensor x, DeviceTensor y, int rows, int width, int length, int firstPosition);
+
+    /// <summary>x [batch, length, heads·d] → y [batch, heads, capacity, d] at rows firstRow ….</summary>
+    public abstract void SplitHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim, int capacity, int firstRow);
+
+    /// <summary>x [batch, heads, length, d] → y [batch, length, heads·d].</summary>
+    public abstract void MergeHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim);
+
+    /// <summary>y[i, :] = x[sources[i], :] over rows of <paramref name="rowLength"/> elements (sources validated).</summary>
+    public abstract void GatherRows(DeviceTensor x, ReadOnlySpan<int> sources, DeviceTensor y, long rowLength);
+
+    /// <inheritdoc />
+    public abstract void Dispose();
+}

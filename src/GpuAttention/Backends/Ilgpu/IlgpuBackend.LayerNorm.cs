@@ -1,0 +1,23 @@
+using GpuAttention.Kernels;
+using GpuAttention.Problems;
+using GpuAttention.Runtime;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuAttention.Backends.Ilgpu;
+
+internal sealed partial class IlgpuBackend
+{
+    /// <summary>
+    /// <see cref="LayerNormKernels.LayerNorm"/>, one group of <see cref="LaunchProfile.RowGroupSize"/> threads per row;
+    /// the row is kept in shared memory (one global read) when it fits beside the reduction scratch.
+    /// </summary>
+    public override void LayerNorm(LayerNormProblem p, DeviceTensor x, DeviceTensor? residual, DeviceTensor gain, DeviceTensor bias,
+        DeviceTensor y)
+    {
+        int groupSize = profile.RowGroupSize;
+        bool cacheRow = ((long)p.Width + groupSize) * sizeof(float) <= profile.SharedMemoryBytes;
+        var config = new KernelConfig(p.Rows, groupSize, SharedMemoryConfig.RequestDynamic<float>(groupSize + (cacheRow ? p.Width : 1)));
+        Kernels.LayerNorm(config, Floats(x), FloatsOrEmpty(residual), Floats(gain), Floats(bias), Floats(y), p, cacheRow ? 1 : 0);
+    }
+}

@@ -1,0 +1,70 @@
+using GpuAttention.Kernels;
+using GpuAttention.Problems;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuAttention.Backends.Ilgpu;
+
+/// <summary>
+/// The kernels of one accelerator, each compiled on first use and then reused. <see cref="Lazy{T}"/>
+/// (execution-and-publication mode) makes the first use safe when several threads call ops at once.
+/// </summary>
+internal sealed class KernelLibrary
+{
+    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem>> matMulNaive;
+    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem, int>> matMulTiled;
+    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int>> maskedSoftmax;
+    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int>> layerNorm;
+    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles>> flashAttention;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> add;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, int>> scaleActivate;
+    private readonly Lazy<Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>> embeddingGather;
+    private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int>> positionalEncoding;
+    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>> splitHeads;
+    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>> mergeHeads;
+    private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>> gatherRows;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<ushort>>> f32ToF16, f32ToBF16;
+    private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<float>>> f16ToF32, bf16ToF32;
+    private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<ushort>>> f16ToBF16, bf16ToF16;
+
+    public KernelLibrary(Accelerator accelerator)
+    {
+        matMulNaive = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem>(MatMulKernels.Naive));
+        matMulTiled = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem, int>(MatMulKernels.Tiled));
+        maskedSoftmax = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int>(SoftmaxKernels.MaskedSoftmax));
+        layerNorm = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int>(LayerNormKernels.LayerNorm));
+        flashAttention = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles>(AttentionKernels.FlashForward));
+        add = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add));
+        scaleActivate = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int>(ElementwiseKernels.ScaleActivate));
+        embeddingGather = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(ElementwiseKernels.EmbeddingGather));
+        positionalEncoding = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.AddSinusoidalPositions));
+        splitHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(ElementwiseKernels.SplitHeads));
+        mergeHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.MergeHeads));
+        gatherRows = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.GatherRows));
+        f32ToF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToF16>));
+        f32ToBF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToBF16>));
+        f16ToF32 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ElementwiseKernels.Convert<ushort, float, F16ToF32>));
+        bf16ToF32 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ElementwiseKernels.Convert<ushort, float, BF16ToF32>));
+        f16ToBF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<ushort>>(ElementwiseKernels.Convert<ushort, ushort, F16ToBF16>));
+        bf16ToF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<ushort>>(ElementwiseKernels.Convert<ushort, ushort, BF16ToF16>));
+    }
+
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem> MatMulNaive => matMulNaive.Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem, int> MatMulTiled => matMulTiled.Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int> MaskedSoftmax => maskedSoftmax.Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int> LayerNorm => layerNorm.Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles> FlashAttention => flashAttention.Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> Add => add.Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, int> ScaleActivate => scaleActivate.Value;
+    public Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> EmbeddingGather => embeddingGather.Value;
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int> PositionalEncoding => positionalEncoding.Value;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> SplitHeads => splitHeads.Value;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int> MergeHeads => mergeHeads.Value;
+    public Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> GatherRows => gatherRows.Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<ushort>> F32ToF16 => f32ToF16.Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<ushort>> F32ToBF16 => f32ToBF16.Value;
+    public Action<Index1D, ArrayView<ushort>, ArrayView<float>> F16ToF32 => f16ToF32.Value;
+    public Action<Index1D, ArrayView<ushort>, ArrayView<float>> BF16ToF32 => bf16ToF32.Value;
+    public Action<Index1D, ArrayView<ushort>, ArrayView<ushort>> F16ToBF16 => f16ToBF16.Value;
+    public Action<Index1D, ArrayView<ushort>, ArrayView<ushort>> BF16ToF16 => bf16ToF16.Value;
+}

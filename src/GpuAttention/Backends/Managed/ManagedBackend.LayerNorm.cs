@@ -1,0 +1,13 @@
+using GpuAttention.Kernels.Cpu;
+using GpuAttention.Problems;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Backends.Managed;
+
+internal sealed unsafe partial class ManagedBackend
+{
+    /// <summary><see cref="CpuLayerNorm"/>.</summary>
+    public override void LayerNorm(LayerNormProblem p, DeviceTensor x, DeviceTensor? residual, DeviceTensor gain, DeviceTensor bias,
+        DeviceTensor y) =>
+        CpuLayerNorm.LayerNorm(Execution, Floats(x), FloatsOrNull(residual), Floats(gain), Floats(bias), Floats(y), p);
+}

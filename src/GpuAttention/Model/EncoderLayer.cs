@@ -1,0 +1,31 @@
+using GpuAttention.Ops;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Model;
+
+/// <summary>Self-attention → Add &amp; Norm → feed-forward → Add &amp; Norm (PyTorch's TransformerEncoderLayer).</summary>
+public sealed class EncoderLayer(MultiHeadAttention selfAttention, PositionwiseFeedForward feedForward,
+    SublayerConnection attentionSublayer, SublayerConnection feedForwardSublayer) : IDisposable
+{
+    /// <summary>Loads <c>{prefix}self_attn.*</c>, <c>linear1/2</c> and <c>norm1/2</c>.</summary>
+    public static EncoderLayer Load(WeightSource weights, string prefix, TransformerConfig config) =>
+        new(MultiHeadAttention.Load(weights, prefix + "self_attn.", config),
+            PositionwiseFeedForward.Load(weights, prefix, config),
+            SublayerConnection.Load(weights, prefix + "norm1", config),
+            SublayerConnection.Load(weights, prefix + "norm2", config));
+
+    /// <summary>x [batch, S, d_model] → a new [batch, S, d_model]; <paramref name="mask"/> hides the source's padding.</summary>
+    public DeviceTensor Forward(DeviceTensor x, AttentionMask mask)
+    {
+        using var attended = attentionSublayer.Forward(x, h => selfAttention.Forward(h, h, mask));
+        return feedForwardSublayer.Forward(attended, feedForward.Forward);
+    }
+
+    public void Dispose()
+    {
+        selfAttention.Dispose();
+        feedForward.Dispose();
+        attentionSublayer.Dispose();
+        feedForwardSublayer.Dispose();
+    }
+}

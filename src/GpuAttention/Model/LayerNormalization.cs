@@ -1,0 +1,26 @@
+using GpuAttention.Ops;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Model;
+
+/// <summary>LayerNorm with gain and bias over d_model, optionally fused with the residual add.</summary>
+public sealed class LayerNormalization(DeviceTensor gain, DeviceTensor bias, float epsilon) : IDisposable
+{
+    /// <summary>Loads <c>{name}.weight</c> and <c>{name}.bias</c>.</summary>
+    public static LayerNormalization Load(WeightSource weights, string name, int width, float epsilon) =>
+        new(weights.Load(name + ".weight", width), weights.Load(name + ".bias", width), epsilon);
+
+    /// <summary>A new LayerNorm(x + residual).</summary>
+    public DeviceTensor Forward(DeviceTensor x, DeviceTensor? residual = null)
+    {
+        var y = x.Device.Allocate([.. x.Shape]);
+        LayerNorm.Apply(x, gain, bias, y, epsilon, residual);
+        return y;
+    }
+
+    public void Dispose()
+    {
+        gain.Dispose();
+        bias.Dispose();
+    }
+}
