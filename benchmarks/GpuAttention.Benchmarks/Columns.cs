@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using GpuAttention.Cases;
 
 namespace GpuAttention.Benchmarks;
 
@@ -41,6 +42,18 @@ public sealed class RateColumn(string name, string legend, Func<BenchmarkCase, d
             return "NA";
         double rate = workPerOperation(benchmarkCase) / meanNs.Value;
         return rate.ToString(rate >= 1 ? "N2" : "G3", style.CultureInfo); // simulator rates are far below 1
+    }
+}
+
+/// <summary>A case's work (<see cref="BenchCase.Work"/>) over the mean time, in GFLOP/s or GB/s as the case counts it.</summary>
+public sealed class ThroughputColumn() : CustomColumn("Throughput", "The case's work (FLOPs or bytes, see benchmarks/README.md) / mean time, per second")
+{
+    public override string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+    {
+        double? meanNs = summary[benchmarkCase]?.ResultStatistics?.Mean;
+        if (meanNs is not > 0)
+            return "NA";
+        return benchmarkCase.Param<BenchCase>("Case").Rate(meanNs.Value * 1e-9);
     }
 }
 

@@ -4,6 +4,7 @@ using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using GpuAttention.Model;
 using GpuAttention.Ops;
+using GpuAttention.Reference;
 using GpuAttention.Runtime;
 using GpuAttention.Weights;
 
@@ -54,7 +55,7 @@ public class ModelBenchmarks
         var (d, heads, ff, length) = EncoderShape;
         var config = new TransformerConfig { DModel = d, Heads = heads, DFeedForward = ff, SourceVocabulary = 1, TargetVocabulary = 3 };
         encoderLayer = EncoderLayer.Load(new WeightSource(device, RandomEncoderLayer(d, ff), "random"), "", config);
-        input = device.Upload(Verify.RandomData(length * d, 1), 1, length, d);
+        input = device.Upload(RandomData.Uniform(length * d, 1), 1, length, d);
         EncoderLayerForward();
     }
 
@@ -99,7 +100,7 @@ public class ModelBenchmarks
     {
         int seed = 10;
         HostTensor Random(params int[] shape) =>
-            new(shape, Verify.RandomData(shape.Aggregate(1, (a, b) => a * b), seed++).Select(v => v * 0.1f).ToArray());
+            new(shape, RandomData.Uniform(shape.Aggregate(1, (a, b) => a * b), seed++).Select(v => v * 0.1f).ToArray());
         return new Dictionary<string, HostTensor>
         {
             ["self_attn.in_proj_weight"] = Random(3 * d, d),

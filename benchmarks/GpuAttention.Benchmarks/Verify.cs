@@ -1,22 +1,12 @@
 namespace GpuAttention.Benchmarks;
 
-/// <summary>The correctness gate every benchmark passes in its setup, before anything is timed.</summary>
+/// <summary>The agreement gate of the ONNX Runtime comparisons: both engines' outputs, before anything is timed.</summary>
 public static class Verify
 {
     /// <summary>Largest allowed |actual − expected| / max(1, |expected|).</summary>
     public const double Tolerance = 1e-3;
 
-    /// <summary>Uniform values in [−1, 1) from a fixed seed.</summary>
-    public static float[] RandomData(int count, int seed)
-    {
-        var random = new Random(seed);
-        var data = new float[count];
-        for (int i = 0; i < count; i++)
-            data[i] = (float)(random.NextDouble() * 2 - 1);
-        return data;
-    }
-
-    public static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, string what)
+    public static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, string what)
     {
         if (actual.Length != expected.Length)
             throw new InvalidOperationException($"{what}: {actual.Length} values, expected {expected.Length}.");
@@ -27,13 +17,5 @@ public static class Verify
                 throw new InvalidOperationException(
                     $"{what} disagrees at element {i}: got {actual[i]}, expected {expected[i]} (relative error {error:E2} > {Tolerance:E0}). Not timing wrong results.");
         }
-    }
-
-    public static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, string what)
-    {
-        var widened = new double[expected.Length];
-        for (int i = 0; i < expected.Length; i++)
-            widened[i] = expected[i];
-        Close(actual, widened, what);
     }
 }

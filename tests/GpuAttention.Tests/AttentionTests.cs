@@ -59,9 +59,9 @@ public sealed class AttentionTests
         const int batch = 2, heads = 2, lq = 13, lk = 27, d = 24;
         var (mask, _, owned) = MaskCases.Make("causal+padding", device, batch, heads, lq, lk);
         using var _ = owned;
-        using var q = device.Upload(Numerics.Random(batch * heads * lq * d, 61), batch, heads, lq, d);
-        using var k = device.Upload(Numerics.Random(batch * heads * lk * d, 62), batch, heads, lk, d);
-        using var v = device.Upload(Numerics.Random(batch * heads * lk * d, 63), batch, heads, lk, d);
+        using var q = device.Upload(RandomData.Uniform(batch * heads * lq * d, 61), batch, heads, lq, d);
+        using var k = device.Upload(RandomData.Uniform(batch * heads * lk * d, 62), batch, heads, lk, d);
+        using var v = device.Upload(RandomData.Uniform(batch * heads * lk * d, 63), batch, heads, lk, d);
         using var fused = device.Allocate(batch, heads, lq, d);
         using var unfused = device.Allocate(batch, heads, lq, d);
         Attention.Fused(q, k, v, fused, mask);
@@ -90,9 +90,9 @@ public sealed class AttentionTests
 
     private static long Scratch(ComputeDevice device, int batch, int heads, int lq, int lk, int d, bool fused)
     {
-        using var q = device.Upload(Numerics.Random(batch * heads * lq * d, 64), batch, heads, lq, d);
-        using var k = device.Upload(Numerics.Random(batch * heads * lk * d, 65), batch, heads, lk, d);
-        using var v = device.Upload(Numerics.Random(batch * heads * lk * d, 66), batch, heads, lk, d);
+        using var q = device.Upload(RandomData.Uniform(batch * heads * lq * d, 64), batch, heads, lq, d);
+        using var k = device.Upload(RandomData.Uniform(batch * heads * lk * d, 65), batch, heads, lk, d);
+        using var v = device.Upload(RandomData.Uniform(batch * heads * lk * d, 66), batch, heads, lk, d);
         using var o = device.Allocate(batch, heads, lq, d);
         long before = device.BytesAllocated;
         device.ResetPeakBytes();
@@ -119,9 +119,9 @@ public sealed class AttentionTests
     internal static void RunAndCompare(ComputeDevice device, string maskName, int batch, int heads, int lq, int lk, int d,
         float magnitude, int seed)
     {
-        var qv = Numerics.Random(batch * heads * lq * d, seed, magnitude);
-        var kv = Numerics.Random(batch * heads * lk * d, seed + 1, magnitude);
-        var vv = Numerics.Random(batch * heads * lk * d, seed + 2);
+        var qv = RandomData.Uniform(batch * heads * lq * d, seed, magnitude);
+        var kv = RandomData.Uniform(batch * heads * lk * d, seed + 1, magnitude);
+        var vv = RandomData.Uniform(batch * heads * lk * d, seed + 2);
         var (mask, reference, owned) = MaskCases.Make(maskName, device, batch, heads, lq, lk);
         using var _ = owned;
         using var q = device.Upload(qv, batch, heads, lq, d);

@@ -1,3 +1,4 @@
+using GpuAttention.Reference;
 using GpuAttention.Ops;
 using GpuAttention.Runtime;
 
@@ -23,9 +24,9 @@ public sealed class DTypeTests
             1.0009766f, 1.0004883f, 1.0014648f, 2049f, 2051f, 4097f,                 // binary16 ties (even below, odd below)
             1.00390625f, 1.01171875f, 3.3895314e38f, 3.3961776e38f, 257f, 259f,     // bfloat16 ties and its overflow edge
         };
-        values.AddRange(Numerics.Random(200, 5, 3f));
-        values.AddRange(Numerics.Random(100, 6, 1e-6f));
-        values.AddRange(Numerics.Random(100, 7, 7e4f));
+        values.AddRange(RandomData.Uniform(200, 5, 3f));
+        values.AddRange(RandomData.Uniform(100, 6, 1e-6f));
+        values.AddRange(RandomData.Uniform(100, 7, 7e4f));
         return [.. values];
     }
 

@@ -11,8 +11,8 @@ public sealed class ElementwiseTests
     public void AddScaleReluGeluMatchReference(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
-        var a = Numerics.Random(101, 51, 4f);
-        var b = Numerics.Random(101, 52);
+        var a = RandomData.Uniform(101, 51, 4f);
+        var b = RandomData.Uniform(101, 52);
         a[7] = float.NaN;
         using var ta = device.Upload(a, 101);
         using var tb = device.Upload(b, 101);
@@ -34,7 +34,7 @@ public sealed class ElementwiseTests
     {
         var device = TestDevices.Get(deviceName);
         const int vocab = 11, width = 6;
-        var table = Numerics.Random(vocab * width, 53);
+        var table = RandomData.Uniform(vocab * width, 53);
         int[] tokens = [3, 0, 10, 3, 7, 1];
         using var tt = device.Upload(table, vocab, width);
         using var ty = device.Allocate(2, 3, width);
@@ -49,7 +49,7 @@ public sealed class ElementwiseTests
     {
         var device = TestDevices.Get(deviceName);
         const int batch = 2, length = 9, width = 10, first = 3000;
-        var x = Numerics.Random(batch * length * width, 54);
+        var x = RandomData.Uniform(batch * length * width, 54);
         using var tx = device.Upload(x, batch, length, width);
         using var ty = device.Allocate(batch, length, width);
         Elementwise.AddPositionalEncoding(tx, ty, first);

@@ -12,7 +12,7 @@ public sealed class HeadLayoutTests
     {
         var device = TestDevices.Get(deviceName);
         const int batch = 2, length = 3, heads = 4, headDim = 5, capacity = 7, firstRow = 2;
-        var x = Numerics.Random(batch * length * heads * headDim, 71);
+        var x = RandomData.Uniform(batch * length * heads * headDim, 71);
         using var tx = device.Upload(x, batch, length, heads * headDim);
         using var cache = device.Upload(new float[batch * heads * capacity * headDim], batch, heads, capacity, headDim);
         HeadLayout.Split(tx, cache, firstRow);
@@ -43,9 +43,9 @@ public sealed class HeadLayoutTests
     {
         var device = TestDevices.Get(deviceName);
         const int batch = 1, heads = 2, capacity = 20, used = 13, headDim = 8;
-        var q = Numerics.Random(batch * heads * headDim, 72);
-        var k = Numerics.Random(batch * heads * capacity * headDim, 73);
-        var v = Numerics.Random(batch * heads * capacity * headDim, 74);
+        var q = RandomData.Uniform(batch * heads * headDim, 72);
+        var k = RandomData.Uniform(batch * heads * capacity * headDim, 73);
+        var v = RandomData.Uniform(batch * heads * capacity * headDim, 74);
         using var tq = device.Upload(q, batch, heads, 1, headDim);
         using var tk = device.Upload(k, batch, heads, capacity, headDim);
         using var tv = device.Upload(v, batch, heads, capacity, headDim);

@@ -22,10 +22,10 @@ public sealed class LayerNormTests
     public void MatchesReference(string deviceName, int rows, int width, bool withResidual)
     {
         var device = TestDevices.Get(deviceName);
-        var x = Numerics.Random(rows * width, 41, 3f);
-        var r = Numerics.Random(rows * width, 42);
-        var gain = Numerics.Random(width, 43);
-        var bias = Numerics.Random(width, 44);
+        var x = RandomData.Uniform(rows * width, 41, 3f);
+        var r = RandomData.Uniform(rows * width, 42);
+        var gain = RandomData.Uniform(width, 43);
+        var bias = RandomData.Uniform(width, 44);
         using var tx = device.Upload(x, rows, width);
         using var tr = device.Upload(r, rows, width);
         using var tg = device.Upload(gain, width);
@@ -41,7 +41,7 @@ public sealed class LayerNormTests
     {
         var device = TestDevices.Get(deviceName);
         const int rows = 2, width = 33;
-        var x = Numerics.Random(rows * width, 45).Select(v => 1e4f + v).ToArray();
+        var x = RandomData.Uniform(rows * width, 45).Select(v => 1e4f + v).ToArray();
         var gain = Enumerable.Repeat(1f, width).ToArray();
         var bias = new float[width];
         using var t = device.Upload(x, rows, width);
@@ -56,10 +56,10 @@ public sealed class LayerNormTests
     {
         var device = TestDevices.Get(TestDevices.GpuProfileOnCpu);
         const int rows = 3, width = 515;
-        var x = Numerics.Random(rows * width, 46);
-        var r = Numerics.Random(rows * width, 47);
-        var gain = Numerics.Random(width, 48);
-        var bias = Numerics.Random(width, 49);
+        var x = RandomData.Uniform(rows * width, 46);
+        var r = RandomData.Uniform(rows * width, 47);
+        var gain = RandomData.Uniform(width, 48);
+        var bias = RandomData.Uniform(width, 49);
         using var tx = device.Upload(x, 1, rows, width);
         using var tr = device.Upload(r, 1, rows, width);
         using var tg = device.Upload(gain, width);

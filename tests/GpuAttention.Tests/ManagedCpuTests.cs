@@ -37,10 +37,10 @@ public sealed class ManagedCpuTests
     [MemberData(nameof(BlockCrossingShapes))]
     public void MatMulAcrossBlocksWithEpilogueMatchesReference(int m, int n, int k, bool transA, bool transB)
     {
-        var a = Numerics.Random(m * k, 71);
-        var b = Numerics.Random(k * n, 72);
-        var c0 = Numerics.Random(m * n, 73);
-        var bias = Numerics.Random(n, 74);
+        var a = RandomData.Uniform(m * k, 71);
+        var b = RandomData.Uniform(k * n, 72);
+        var c0 = RandomData.Uniform(m * n, 73);
+        var bias = RandomData.Uniform(n, 74);
         using var ta = Cpu.Upload(a, transA ? [k, m] : [m, k]);
         using var tb = Cpu.Upload(b, transB ? [n, k] : [k, n]);
         using var tbias = Cpu.Upload(bias, n);
@@ -56,8 +56,8 @@ public sealed class ManagedCpuTests
     [InlineData(2, 130, 140, 130)]  // large products: each spread over the cores
     public void BatchedProductsMatchReference(int batch, int m, int n, int k)
     {
-        var a = Numerics.Random(batch * m * k, 75);
-        var b = Numerics.Random(batch * k * n, 76);
+        var a = RandomData.Uniform(batch * m * k, 75);
+        var b = RandomData.Uniform(batch * k * n, 76);
         using var ta = Cpu.Upload(a, batch, m, k);
         using var tb = Cpu.Upload(b, batch, k, n);
         using var tc = Cpu.Allocate(batch, m, n);
@@ -70,9 +70,9 @@ public sealed class ManagedCpuTests
     public void PackedWeightIsReusedUntilTheWeightIsWritten()
     {
         const int m = 9, n = 40, k = 33;
-        var x = Numerics.Random(m * k, 101);
-        var w1 = Numerics.Random(n * k, 102);
-        var w2 = Numerics.Random(n * k, 103);
+        var x = RandomData.Uniform(m * k, 101);
+        var w1 = RandomData.Uniform(n * k, 102);
+        var w2 = RandomData.Uniform(n * k, 103);
         using var tx = Cpu.Upload(x, m, k);
         using var tw = Cpu.Upload(w1, n, k);
         using var ty = Cpu.Allocate(m, n);
@@ -152,9 +152,9 @@ public sealed class ManagedCpuTests
     public void WideWindowSpanningKeyTilesMatchesReference()
     {
         const int batch = 1, heads = 2, lq = 150, lk = 150, d = 40;
-        var qv = Numerics.Random(batch * heads * lq * d, 81);
-        var kv = Numerics.Random(batch * heads * lk * d, 82);
-        var vv = Numerics.Random(batch * heads * lk * d, 83);
+        var qv = RandomData.Uniform(batch * heads * lq * d, 81);
+        var kv = RandomData.Uniform(batch * heads * lk * d, 82);
+        var vv = RandomData.Uniform(batch * heads * lk * d, 83);
         using var q = Cpu.Upload(qv, batch, heads, lq, d);
         using var k = Cpu.Upload(kv, batch, heads, lk, d);
         using var v = Cpu.Upload(vv, batch, heads, lk, d);
@@ -169,9 +169,9 @@ public sealed class ManagedCpuTests
     public void CachePrefixAcrossKeyTilesEqualsAttentionOverThePrefix()
     {
         const int heads = 2, capacity = 150, length = 131, d = 32;
-        var qv = Numerics.Random(heads * d, 84);
-        var kv = Numerics.Random(heads * capacity * d, 85);
-        var vv = Numerics.Random(heads * capacity * d, 86);
+        var qv = RandomData.Uniform(heads * d, 84);
+        var kv = RandomData.Uniform(heads * capacity * d, 85);
+        var vv = RandomData.Uniform(heads * capacity * d, 86);
         using var q = Cpu.Upload(qv, 1, heads, 1, d);
         using var k = Cpu.Upload(kv, 1, heads, capacity, d);
         using var v = Cpu.Upload(vv, 1, heads, capacity, d);
@@ -187,11 +187,11 @@ public sealed class ManagedCpuTests
     public void NaNInOneQueryRowStaysInThatRowAcrossTiles()
     {
         const int lq = 100, lk = 130, d = 16;
-        var qv = Numerics.Random(lq * d, 87);
+        var qv = RandomData.Uniform(lq * d, 87);
         qv[70 * d + 3] = float.NaN;
         using var q = Cpu.Upload(qv, 1, 1, lq, d);
-        using var k = Cpu.Upload(Numerics.Random(lk * d, 88), 1, 1, lk, d);
-        using var v = Cpu.Upload(Numerics.Random(lk * d, 89), 1, 1, lk, d);
+        using var k = Cpu.Upload(RandomData.Uniform(lk * d, 88), 1, 1, lk, d);
+        using var v = Cpu.Upload(RandomData.Uniform(lk * d, 89), 1, 1, lk, d);
         using var o = Cpu.Allocate(1, 1, lq, d);
         Attention.Fused(q, k, v, o);
         var got = o.ToArray();
@@ -206,11 +206,11 @@ public sealed class ManagedCpuTests
     public void AgreesWithTheIlgpuKernels()
     {
         const int batch = 2, heads = 2, lq = 37, lk = 41, d = 24, rows = batch * heads * lq;
-        var q = Numerics.Random(batch * heads * lq * d, 91);
-        var k = Numerics.Random(batch * heads * lk * d, 92);
-        var v = Numerics.Random(batch * heads * lk * d, 93);
-        var weight = Numerics.Random(d * d, 94);
-        var gain = Numerics.Random(d, 95);
+        var q = RandomData.Uniform(batch * heads * lq * d, 91);
+        var k = RandomData.Uniform(batch * heads * lk * d, 92);
+        var v = RandomData.Uniform(batch * heads * lk * d, 93);
+        var weight = RandomData.Uniform(d * d, 94);
+        var gain = RandomData.Uniform(d, 95);
         var managed = AttentionProjectionNormSoftmax(Cpu, q, k, v, weight, gain, batch, heads, lq, lk, d);
         var kernels = AttentionProjectionNormSoftmax(TestDevices.Get("cpu-accelerator"), q, k, v, weight, gain, batch, heads, lq, lk, d);
         Assert.Equal(rows * d, managed.Length);

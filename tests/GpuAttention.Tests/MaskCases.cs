@@ -56,7 +56,7 @@ public static class MaskCases
     /// <summary>Values in [−1, 1] with every seventh entry −∞ (a hidden key).</summary>
     private static float[] AdditiveValues(int count, int seed)
     {
-        var values = Numerics.Random(count, seed);
+        var values = RandomData.Uniform(count, seed);
         for (int i = 3; i < count; i += 7)
             values[i] = float.NegativeInfinity;
         return values;

@@ -25,8 +25,8 @@ public sealed class MatMulTests
     public void EveryAlgorithmMatchesReference(string deviceName, int m, int n, int k, bool transA, bool transB)
     {
         var device = TestDevices.Get(deviceName);
-        var a = Numerics.Random(m * k, 1);
-        var b = Numerics.Random(k * n, 2);
+        var a = RandomData.Uniform(m * k, 1);
+        var b = RandomData.Uniform(k * n, 2);
         var want = ReferenceOps.MatMul(a, b, null, 1, m, n, k, transA, transB, false, false);
         using var ta = device.Upload(a, transA ? [k, m] : [m, k]);
         using var tb = device.Upload(b, transB ? [n, k] : [k, n]);
@@ -45,10 +45,10 @@ public sealed class MatMulTests
     {
         var device = TestDevices.Get(deviceName);
         const int batch = 3, m = 19, n = 23, k = 11;
-        var a = Numerics.Random(batch * m * k, 3);
-        var b = Numerics.Random(batch * k * n, 4);
-        var c0 = Numerics.Random(batch * m * n, 5);
-        var bias = Numerics.Random(n, 6);
+        var a = RandomData.Uniform(batch * m * k, 3);
+        var b = RandomData.Uniform(batch * k * n, 4);
+        var c0 = RandomData.Uniform(batch * m * n, 5);
+        var bias = RandomData.Uniform(n, 6);
         using var ta = device.Upload(a, batch, m, k);
         using var tb = device.Upload(b, batch, k, n);
         using var tbias = device.Upload(bias, n);
@@ -68,8 +68,8 @@ public sealed class MatMulTests
     {
         var device = TestDevices.Get(deviceName);
         const int batch = 2, m = 5, n = 6, k = 37;
-        var a = Numerics.Random(batch * m * k, 7);
-        var w = Numerics.Random(n * k, 8);
+        var a = RandomData.Uniform(batch * m * k, 7);
+        var w = RandomData.Uniform(n * k, 8);
         using var ta = device.Upload(a, batch, m, k);
         using var tw = device.Upload(w, n, k);
         using var tc = device.Allocate(batch, m, n);
@@ -83,9 +83,9 @@ public sealed class MatMulTests
     {
         var device = TestDevices.Get(deviceName);
         const int m = 4, n = 3, k = 5;
-        var a = Numerics.Random(m * k, 9);
+        var a = RandomData.Uniform(m * k, 9);
         a[2 * k + 1] = float.NaN;
-        var b = Numerics.Random(k * n, 10);
+        var b = RandomData.Uniform(k * n, 10);
         using var ta = device.Upload(a, m, k);
         using var tb = device.Upload(b, k, n);
         using var tc = device.Upload(Enumerable.Repeat(float.NaN, m * n).ToArray(), m, n);
@@ -101,9 +101,9 @@ public sealed class MatMulTests
     {
         var device = TestDevices.Get(TestDevices.GpuProfileOnCpu);
         const int batch = 2, m = 70, n = 65, k = 40;
-        var a = Numerics.Random(batch * m * k, 11);
-        var b = Numerics.Random(n * k, 12);
-        var bias = Numerics.Random(n, 13);
+        var a = RandomData.Uniform(batch * m * k, 11);
+        var b = RandomData.Uniform(n * k, 12);
+        var bias = RandomData.Uniform(n, 13);
         using var ta = device.Upload(a, batch, m, k);
         using var tb = device.Upload(b, n, k);
         using var tbias = device.Upload(bias, n);

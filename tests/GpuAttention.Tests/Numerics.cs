@@ -2,18 +2,9 @@ using Xunit.Sdk;
 
 namespace GpuAttention.Tests;
 
-/// <summary>Deterministic inputs and the SPEC's fp32 tolerance |got − want| ≤ atol + rtol·|want|.</summary>
+/// <summary>The SPEC's fp32 tolerance |got − want| ≤ atol + rtol·|want|.</summary>
 public static class Numerics
 {
-    public static float[] Random(int count, int seed, float magnitude = 1f)
-    {
-        var random = new Random(seed);
-        var values = new float[count];
-        for (int i = 0; i < count; i++)
-            values[i] = (float)(random.NextDouble() * 2 - 1) * magnitude;
-        return values;
-    }
-
     public static void AssertClose(double[] want, float[] got, double atol = 1e-4, double rtol = 1e-4, string what = "")
     {
         Assert.Equal(want.Length, got.Length);

@@ -27,7 +27,7 @@ public sealed class SoftmaxTests
     public void MatchesReferenceForEveryMask(string deviceName, string maskName, int lq, int lk)
     {
         var device = TestDevices.Get(deviceName);
-        var x = Numerics.Random(Batch * Heads * lq * lk, lq * 31 + lk, 4f);
+        var x = RandomData.Uniform(Batch * Heads * lq * lk, lq * 31 + lk, 4f);
         var (mask, reference, owned) = MaskCases.Make(maskName, device, Batch, Heads, lq, lk);
         using var _ = owned;
         using var tx = device.Upload(x, Batch, Heads, lq, lk);
@@ -42,7 +42,7 @@ public sealed class SoftmaxTests
     {
         var device = TestDevices.Get(deviceName);
         const int lq = 6, lk = 11;
-        var x = Numerics.Random(Batch * Heads * lq * lk, 21);
+        var x = RandomData.Uniform(Batch * Heads * lq * lk, 21);
         var (mask, reference, owned) = MaskCases.Make("causal+padding", device, Batch, Heads, lq, lk);
         using var _ = owned;
         using var tx = device.Upload(x, Batch, Heads, lq, lk);
@@ -57,7 +57,7 @@ public sealed class SoftmaxTests
     {
         var device = TestDevices.Get(deviceName);
         const int rows = 4, lk = 29;
-        var x = Numerics.Random(rows * lk, 22, 3e4f);
+        var x = RandomData.Uniform(rows * lk, 22, 3e4f);
         using var t = device.Upload(x, rows, lk);
         Softmax.Apply(t, t);
         var got = t.ToArray();
@@ -72,7 +72,7 @@ public sealed class SoftmaxTests
         var device = TestDevices.Get(deviceName);
         // No room beside the reduction scratch on an accelerator; simply a long row on the managed backend.
         int lk = (device.Profile?.SharedMemoryBytes ?? LaunchProfile.CudaSharedMemoryLimit) / sizeof(float) + 3;
-        var x = Numerics.Random(2 * lk, 23, 5f);
+        var x = RandomData.Uniform(2 * lk, 23, 5f);
         using var tx = device.Upload(x, 2, lk);
         using var ty = device.Allocate(2, lk);
         Softmax.Apply(tx, ty, AttentionMask.KeyPadding(lk - 7), scale: 1.5f);
@@ -86,7 +86,7 @@ public sealed class SoftmaxTests
     {
         var device = TestDevices.Get(deviceName);
         const int rows = 3, lk = 9;
-        var x = Numerics.Random(rows * lk, 24);
+        var x = RandomData.Uniform(rows * lk, 24);
         x[lk + 4] = float.NaN;
         using var tx = device.Upload(x, rows, lk);
         using var ty = device.Allocate(rows, lk);
@@ -101,7 +101,7 @@ public sealed class SoftmaxTests
     {
         var device = TestDevices.Get(TestDevices.GpuProfileOnCpu);
         const int lq = 4, lk = 300;
-        var x = Numerics.Random(Batch * Heads * lq * lk, 25, 3f);
+        var x = RandomData.Uniform(Batch * Heads * lq * lk, 25, 3f);
         var (mask, reference, owned) = MaskCases.Make("window+additive", device, Batch, Heads, lq, lk);
         using var _ = owned;
         using var tx = device.Upload(x, Batch, Heads, lq, lk);

@@ -164,7 +164,8 @@ public static class Generation
         return last;
     }
 
-    private static int ArgMax(ReadOnlySpan<float> values)
+    /// <summary>The index of the largest value (the first, on ties): the greedy choice among logits.</summary>
+    public static int ArgMax(ReadOnlySpan<float> values)
     {
         int best = 0;
         for (int i = 1; i < values.Length; i++)

@@ -1,0 +1,51 @@
+using GpuAttention.Ops;
+using GpuAttention.Reference;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Cases;
+
+/// <summary>
+/// softmax(Q·Kᵀ/√d [+ causal])·V over [batch, heads, L, d], fused (flash-style) or unfused (matmul → softmax → matmul);
+/// FLOPs 4·B·H·L²·d, halved when causal (the useful products, though the unfused path computes them all).
+/// </summary>
+public sealed class AttentionCase(int batch, int heads, int length, int headDim, bool causal, bool fused)
+    : BenchCase("attention", $"{(fused ? "fused" : "unfused")}{(causal ? " causal" : "")} d{headDim}", $"B{batch} H{heads} L{length}",
+        length, "L (Lq = Lk)", 4.0 * batch * heads * length * length * headDim / (causal ? 2 : 1), WorkUnit.Flops)
+{
+    private AttentionMask Mask => causal ? AttentionMask.Causal : AttentionMask.None;
+
+    /// <summary>The benchmarked path at L = min(L, 128), two heads, the benchmarked d and mask.</summary>
+    public override double Check(ComputeDevice device)
+    {
+        const int checkHeads = 2;
+        int l = Math.Min(length, 128), count = checkHeads * l * headDim;
+        var (q, k, v) = (RandomData.Uniform(count, 4), RandomData.Uniform(count, 5), RandomData.Uniform(count, 6));
+        using var tq = device.Upload(q, 1, checkHeads, l, headDim);
+        using var tk = device.Upload(k, 1, checkHeads, l, headDim);
+        using var tv = device.Upload(v, 1, checkHeads, l, headDim);
+        using var to = device.Allocate(1, checkHeads, l, headDim);
+        Run(tq, tk, tv, to);
+        var reference = causal ? new ReferenceMask { Right = 0 } : new ReferenceMask();
+        var (want, _) = ReferenceOps.Attention(q, k, v, 1, checkHeads, l, l, headDim, reference, 1.0 / Math.Sqrt(headDim));
+        return RelativeError(to.ToArray(), want);
+    }
+
+    public override PreparedCase Prepare(ComputeDevice device)
+    {
+        int[] shape = [batch, heads, length, headDim];
+        int count = batch * heads * length * headDim;
+        var q = device.Upload(RandomData.Uniform(count, 1), shape);
+        var k = device.Upload(RandomData.Uniform(count, 2), shape);
+        var v = device.Upload(RandomData.Uniform(count, 3), shape);
+        var o = device.Allocate(shape);
+        return new PreparedCase(device, () => Run(q, k, v, o), q, k, v, o);
+    }
+
+    private void Run(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o)
+    {
+        if (fused)
+            Attention.Fused(q, k, v, o, Mask);
+        else
+            Attention.Unfused(q, k, v, o, Mask);
+    }
+}

@@ -1,0 +1,62 @@
+using GpuAttention.Ops;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Cases;
+
+/// <summary>
+/// Every benchmark case, by family, at the sizes a device gets: full sizes on a GPU and on the managed CPU backend,
+/// small ones where ILGPU's kernels run on CPU hardware (ILGPU's CPU accelerator simulates each GPU thread with an OS
+/// thread; an OpenCL CPU driver such as PoCL runs work-items as loops). The matmul algorithms are the device's own:
+/// the ILGPU kernels by name, the managed backend's one blocked algorithm.
+/// </summary>
+public static class Catalog
+{
+    /// <summary>True when <paramref name="device"/> gets the small sizes.</summary>
+    public static bool SmallSizesFor(ComputeDevice device) => device.IsCpuHardware && device.Kind != DeviceKind.ManagedCpu;
+
+    /// <summary>Every family's cases.</summary>
+    public static IEnumerable<BenchCase> All(ComputeDevice device, bool small) =>
+        MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small));
+
+    /// <summary>Square products and one Linear layer, for each algorithm the device has.</summary>
+    public static IEnumerable<MatMulCase> MatMul(ComputeDevice device, bool small)
+    {
+        var algorithms = device.Kind == DeviceKind.ManagedCpu ? [MatMulAlgorithm.Auto] : new[] { MatMulAlgorithm.Naive, MatMulAlgorithm.Tiled };
+        var shapes = small
+            ? new (int M, int N, int K, bool Linear)[] { (64, 64, 64, false), (128, 128, 128, false), (256, 256, 256, false), (64, 256, 128, true) }
+            : [(256, 256, 256, false), (512, 512, 512, false), (1024, 1024, 1024, false), (2048, 2048, 2048, false), (512, 2048, 512, true)];
+        foreach (var algorithm in algorithms)
+        foreach (var (m, n, k, linear) in shapes)
+            yield return new MatMulCase(m, n, k, linear, algorithm);
+    }
+
+    /// <summary>Masked softmax over [B, H, L, L] scores, causal or not.</summary>
+    public static IEnumerable<SoftmaxCase> Softmax(bool small)
+    {
+        var (batch, heads) = BatchHeads(small);
+        foreach (bool causal in new[] { false, true })
+        foreach (int length in small ? [64, 128, 256] : new[] { 256, 1024, 4096 })
+            yield return new SoftmaxCase(batch, heads, length, causal);
+    }
+
+    /// <summary>Layer norm of [rows, width], with and without the residual.</summary>
+    public static IEnumerable<LayerNormCase> LayerNorm(bool small)
+    {
+        foreach (bool residual in new[] { false, true })
+        foreach (int width in small ? [256, 1024] : new[] { 512, 1024, 4096 })
+            yield return new LayerNormCase(small ? 256 : 8192, width, residual);
+    }
+
+    /// <summary>Fused and unfused attention over [B, H, L, d], causal or not.</summary>
+    public static IEnumerable<AttentionCase> Attention(bool small)
+    {
+        var (batch, heads) = BatchHeads(small);
+        foreach (bool fused in new[] { true, false })
+        foreach (bool causal in new[] { false, true })
+        foreach (int headDim in new[] { 64, 128 })
+        foreach (int length in small ? [64, 128, 256] : new[] { 128, 256, 512, 1024, 2048, 4096 })
+            yield return new AttentionCase(batch, heads, length, headDim, causal, fused);
+    }
+
+    private static (int Batch, int Heads) BatchHeads(bool small) => small ? (1, 2) : (2, 8);
+}
