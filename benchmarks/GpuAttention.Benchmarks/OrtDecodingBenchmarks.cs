@@ -86,7 +86,7 @@ public class OrtDecodingBenchmarks : OrtComparison
     }
 
     /// <summary>Greedy decoding with ORT: encoder once, then the decoder over bos + the tokens so far, argmax of the last row.</summary>
-    public override int OnnxRuntime()
+    protected override int RunOnnxRuntime()
     {
         Session.RunWithBinding(RunOptions, Binding);
         int vocab = config.TargetVocabulary, steps = Workload.Size;

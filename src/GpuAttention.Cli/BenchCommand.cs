@@ -17,7 +17,7 @@ internal static class BenchCommand
     {
         var seconds = new Option<double>("--seconds") { Description = "Time spent measuring each case", DefaultValueFactory = _ => 0.5 };
         var filter = new Option<string?>("--filter") { Description = "Only cases whose family, variant or shape contains this text (e.g. 'attention', 'causal', 'L1024')" };
-        var command = new Command("bench", "Check each kernel against the reference, then time it") { seconds, filter, deviceOption };
+        var command = new Command("bench", "Check each kernel against the reference, then time it") { seconds, filter };
         command.SetAction(result =>
         {
             using var device = DeviceChoice.Open(result.GetValue(deviceOption));

@@ -9,7 +9,7 @@ internal static class DevicesCommand
 {
     public static Command Create(Option<string?> deviceOption)
     {
-        var command = new Command("devices", "List the accelerators ILGPU sees and the one that would be used") { deviceOption };
+        var command = new Command("devices", "List the accelerators ILGPU sees and the one that would be used");
         command.SetAction(result =>
         {
             var table = new Table().AddColumns("kind", "hardware", "name", "memory", "max group", "warp");

@@ -1,7 +1,7 @@
 namespace GpuAttention.Reference;
 
 /// <summary>
-/// The mask semantics of SPEC.md, spelled out in the plainest way: query i lines up with key
+/// The mask semantics README.md states, spelled out in the plainest way: query i lines up with key
 /// i + Lk − Lq; a window keeps keys within [aligned − left, aligned + right]; key padding keeps
 /// keys below the batch row's length; the additive mask is added to the scaled score.
 /// </summary>

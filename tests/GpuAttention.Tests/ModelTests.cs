@@ -7,7 +7,7 @@ namespace GpuAttention.Tests;
 
 /// <summary>
 /// The model against PyTorch 1.13's nn.Transformer with identical weights (fixtures made by
-/// tests/fixtures/generate.py): encoder memory, decoder output and logits within the SPEC tolerance,
+/// tests/fixtures/generate.py): encoder memory, decoder output and logits within the fp32 tolerance (Numerics.AssertClose),
 /// greedy tokens identical, cached decoding identical to uncached — on the managed CPU backend and on the ILGPU
 /// kernels (the CPU accelerator).
 /// </summary>

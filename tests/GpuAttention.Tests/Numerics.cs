@@ -2,7 +2,7 @@ using Xunit.Sdk;
 
 namespace GpuAttention.Tests;
 
-/// <summary>The SPEC's fp32 tolerance |got − want| ≤ atol + rtol·|want|.</summary>
+/// <summary>The fp32 tolerance README.md states, |got − want| ≤ atol + rtol·|want|.</summary>
 public static class Numerics
 {
     public static void AssertClose(double[] want, float[] got, double atol = 1e-4, double rtol = 1e-4, string what = "")

@@ -41,6 +41,13 @@ public sealed class SafeTensorsTests : IDisposable
         { "huge shape", """{"w":{"dtype":"F32","shape":[100000,100000,100000],"data_offsets":[0,8]}}""", "'w' of shape" },
         { "not json", """{"w": [1, 2""", "not valid JSON" },
         { "missing fields", """{"w":{"dtype":"F32"}}""", "'w' lacks" },
+        { "string offsets", """{"w":{"dtype":"F32","shape":[2],"data_offsets":["0","8"]}}""", "'w' has data_offsets that are not two integers" },
+        { "fractional dimension", """{"w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,8]}}""", "'w' has an invalid dimension" },
+        { "duplicate name", """{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", "'w' appears twice" },
+        { "hole before a tensor", """{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", "data bytes [0, 4) belong to no tensor" },
+        { "trailing bytes", """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""", "end at data byte 4, but 8 data bytes follow" },
+        { "metadata not strings", """{"__metadata__":{"a":1},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", "__metadata__" },
+        { "not an object", """[1, 2]""", "not a JSON object" },
     };
 
     [Theory]
@@ -50,6 +57,50 @@ public sealed class SafeTensorsTests : IDisposable
         string path = WriteRaw(header, new byte[8]);
         var e = Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path));
         Assert.True(e.Message.Contains(fragment) && e.Message.Contains(path), $"{what}: the message '{e.Message}' lacks '{fragment}' or the path");
+    }
+
+    [Fact]
+    public void RejectsInvalidUtf8InAName()
+    {
+        var header = Encoding.UTF8.GetBytes("""{"w?":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""");
+        header[3] = 0xFF;
+        string path = Path.Combine(directory, "utf8.safetensors");
+        using (var stream = File.Create(path))
+        {
+            var prefix = new byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+            stream.Write(prefix);
+            stream.Write(header);
+            stream.Write(new byte[8]);
+        }
+        var e = Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path));
+        Assert.Contains("UTF-8", e.Message);
+        Assert.Contains(path, e.Message);
+    }
+
+    /// <summary>The sample's header ends in padding: a header length one short still parses, but the data then starts a byte early.</summary>
+    [Fact]
+    public void RejectsAHeaderLengthOneShort()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "samples", "reverse-digits", "model.safetensors"));
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, BinaryPrimitives.ReadUInt64LittleEndian(bytes) - 1);
+        string path = Path.Combine(directory, "short-header.safetensors");
+        File.WriteAllBytes(path, bytes);
+        Assert.Contains("data bytes follow", Assert.Throws<InvalidDataException>(() => SafeTensors.Read(path)).Message);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AcceptsAZeroSizeTensorInEitherOrder(bool zeroFirst)
+    {
+        const string empty = "\"z\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[8,8]}";
+        const string full = "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}";
+        string path = WriteRaw("{" + (zeroFirst ? empty + "," + full : full + "," + empty) + "}", new byte[8]);
+        var read = SafeTensors.Read(path);
+        Assert.Equal([0, 3], read["z"].Shape);
+        Assert.Empty(read["z"].Data);
+        Assert.Equal([2], read["w"].Shape);
     }
 
     [Fact]

@@ -14,11 +14,11 @@ internal abstract class TensorStorage : IDisposable
     /// <summary>Every write of the contents calls this first.</summary>
     public void MarkWritten() => Version++;
 
-    /// <summary>Copies raw elements in (exactly the storage's byte length).</summary>
-    public abstract void CopyFrom(ReadOnlySpan<byte> source);
+    /// <summary>Copies the elements in, as <typeparamref name="T"/> of the storage's element size (exactly its length).</summary>
+    public abstract void CopyFrom<T>(ReadOnlySpan<T> source) where T : unmanaged;
 
-    /// <summary>Copies raw elements out (exactly the storage's byte length), after pending work has finished.</summary>
-    public abstract void CopyTo(Span<byte> destination);
+    /// <summary>Copies the elements out (exactly its length), after pending work has finished.</summary>
+    public abstract void CopyTo<T>(Span<T> destination) where T : unmanaged;
 
     /// <inheritdoc />
     public abstract void Dispose();

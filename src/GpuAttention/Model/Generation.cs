@@ -15,8 +15,9 @@ public static class Generation
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxNewTokens, 1);
         var config = model.Config;
-        if (maxNewTokens + 1 > config.MaxLength)
-            throw new ArgumentOutOfRangeException(nameof(maxNewTokens), maxNewTokens, $"bos plus {maxNewTokens} tokens exceed max_len {config.MaxLength}.");
+        if (maxNewTokens >= config.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(maxNewTokens), maxNewTokens,
+                $"Argument 'maxNewTokens' must be in 1..{config.MaxLength - 1}: bos plus the new tokens must fit max_len {config.MaxLength}.");
         using var memory = model.Encode(source, lengths);
         int batch = source.Length;
         var emitted = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
@@ -63,12 +64,16 @@ public static class Generation
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentOutOfRangeException.ThrowIfLessThan(beamWidth, 1);
+        if (beamWidth > model.MaxBatch)
+            throw new ArgumentOutOfRangeException(nameof(beamWidth), beamWidth,
+                $"Argument 'beamWidth' must be in 1..{model.MaxBatch}: the beams run as one batch of at most {model.MaxBatch} rows for this model's {model.Config.Heads} heads.");
         ArgumentOutOfRangeException.ThrowIfLessThan(maxNewTokens, 1);
         if (!float.IsFinite(lengthPenalty) || lengthPenalty < 0)
             throw new ArgumentOutOfRangeException(nameof(lengthPenalty), lengthPenalty, "The length penalty must be finite and ≥ 0.");
         var config = model.Config;
-        if (maxNewTokens + 1 > config.MaxLength)
-            throw new ArgumentOutOfRangeException(nameof(maxNewTokens), maxNewTokens, $"bos plus {maxNewTokens} tokens exceed max_len {config.MaxLength}.");
+        if (maxNewTokens >= config.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(maxNewTokens), maxNewTokens,
+                $"Argument 'maxNewTokens' must be in 1..{config.MaxLength - 1}: bos plus the new tokens must fit max_len {config.MaxLength}.");
         var sourceRows = Enumerable.Repeat(source, beamWidth).ToArray();
         var lengths = Enumerable.Repeat(source.Length, beamWidth).ToArray();
         using var memory = model.Encode(sourceRows, lengths);

@@ -62,6 +62,9 @@ public sealed class Transformer : IDisposable
     /// <summary>The output projection to the target vocabulary.</summary>
     public Linear Generator { get; }
 
+    /// <summary>The most sequences one call takes: batch·heads attention problems must fit the launch grid (65535).</summary>
+    public int MaxBatch => 65535 / Config.Heads;
+
     /// <summary>
     /// Loads <c>config.json</c> and <c>model.safetensors</c> from <paramref name="directory"/> onto <paramref name="device"/>.
     /// A tensor of the file that the config leaves unused is an error, as is any missing or misshapen one.
@@ -91,7 +94,7 @@ public sealed class Transformer : IDisposable
     public DeviceTensor Encode(int[][] source, int[] lengths)
     {
         CheckTokens(source, nameof(source), Config.SourceVocabulary);
-        var mask = SourceMask(source.Length, source[0].Length, lengths);
+        var mask = SourceMask(source.Length, source[0].Length, lengths, nameof(source));
         using var x = SourceEmbeddings.Forward(source);
         return Encoder.Forward(x, mask);
     }
@@ -103,7 +106,7 @@ public sealed class Transformer : IDisposable
     public DeviceTensor Encode(DeviceTensor embedded, int[] lengths)
     {
         CheckEmbedded(embedded, nameof(embedded));
-        return Encoder.Forward(embedded, SourceMask(embedded.Shape[0], embedded.Shape[1], lengths));
+        return Encoder.Forward(embedded, SourceMask(embedded.Shape[0], embedded.Shape[1], lengths, nameof(embedded)));
     }
 
     /// <summary>
@@ -166,9 +169,13 @@ public sealed class Transformer : IDisposable
         return Logits(output);
     }
 
-    private AttentionMask SourceMask(int batch, int length, int[] lengths)
+    private AttentionMask SourceMask(int batch, int length, int[] lengths, string batchArgument)
     {
         ArgumentNullException.ThrowIfNull(lengths);
+        if (batch > MaxBatch)
+            throw new ArgumentException(
+                $"Argument '{batchArgument}' holds {batch} sequences, more than the {MaxBatch} this model takes at once ({Config.Heads} heads each).",
+                batchArgument);
         if (lengths.Length != batch)
             throw new ArgumentException($"Argument 'lengths' must have shape [{batch}], but has [{lengths.Length}].", nameof(lengths));
         if (length > Config.MaxLength)
@@ -214,7 +221,7 @@ public sealed class Transformer : IDisposable
             throw new ArgumentException(
                 $"Argument 'memory' must have shape [{batch}, S, {Config.DModel}] (batch, source length, d_model), but has {DeviceTensor.ShapeText(memory.Shape)}.",
                 nameof(memory));
-        SourceMask(batch, memory.Shape[1], sourceLengths);
+        SourceMask(batch, memory.Shape[1], sourceLengths, nameof(memory));
     }
 
     private static void CheckTokens(int[][] tokens, string name, int vocabulary)

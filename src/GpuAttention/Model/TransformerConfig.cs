@@ -76,11 +76,14 @@ public sealed record TransformerConfig
             using var document = JsonDocument.Parse(File.ReadAllText(path));
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"Model config '{path}' is not a JSON object.");
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
                 if (!Keys.Contains(property.Name))
                     throw new InvalidDataException(
                         $"Model config '{path}': unknown key '{property.Name}'; the keys are {string.Join(", ", Keys)}.");
+                if (!seen.Add(property.Name))
+                    throw new InvalidDataException($"Model config '{path}': key '{property.Name}' appears twice.");
             }
             config = document.RootElement.Deserialize<TransformerConfig>();
         }

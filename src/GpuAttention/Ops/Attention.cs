@@ -56,6 +56,10 @@ public static class Attention
         var (batch, heads, lq, lk, d) = Validate(q, k, v, output, ref scale);
         if (!Enum.IsDefined(normalizer))
             throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
+        if ((long)batch * heads * lq * lk > DeviceTensor.MaxLength)
+            throw new ArgumentException(
+                $"Arguments 'q' and 'k' make a score matrix of {(long)batch * heads * lq * lk} elements, more than the {DeviceTensor.MaxLength} a tensor holds; use Attention.Fused, which needs none.",
+                nameof(k));
         var device = q.Device;
         var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
         using var scores = device.Allocate(batch * heads, lq, lk);

@@ -6,15 +6,19 @@ namespace GpuAttention.Ops;
 /// <summary>Argument validation shared by the ops; every failure names the argument and both shapes.</summary>
 internal static class Check
 {
-    /// <summary>Non-null, not disposed, and on <paramref name="device"/> (when given).</summary>
+    /// <summary>
+    /// Non-null, on <paramref name="device"/> (when given), and neither it nor its device disposed (an
+    /// <see cref="ObjectDisposedException"/>, as for any use after dispose).
+    /// </summary>
     public static void Usable(DeviceTensor? tensor, string name, ComputeDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(tensor, name);
         if (tensor.IsDisposed)
-            throw new ArgumentException($"Argument '{name}' ({DeviceTensor.ShapeText(tensor.Shape)}) has been disposed.", name);
+            throw new ObjectDisposedException(nameof(DeviceTensor), $"Argument '{name}' ({DeviceTensor.ShapeText(tensor.Shape)}) has been disposed.");
         if (device is not null && !ReferenceEquals(tensor.Device, device))
             throw new ArgumentException(
-                $"Argument '{name}' lives on {tensor.Device}, but the other operands live on {device}.", name);
+                $"Argument '{name}' lives on device #{tensor.Device.Ordinal} ({tensor.Device}), but the other operands live on device #{device.Ordinal} ({device}); " +
+                "all operands of an op must live on one device.", name);
         tensor.Device.ThrowIfDisposed();
     }
 

@@ -99,6 +99,9 @@ public static class Elementwise
         Check.Shape(y, nameof(y), [.. x.Shape], "(the shape of 'x')");
         ArgumentOutOfRangeException.ThrowIfNegative(firstPosition);
         int width = x.Shape[^1], length = x.Shape[^2];
+        if ((long)firstPosition + length - 1 > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(firstPosition), firstPosition,
+                $"Argument 'firstPosition' plus the {length} rows of 'x' must stay within int positions: at most {int.MaxValue - length + 1}.");
         int rows = checked((int)(x.Length / width));
         Check.Implemented(x.Device, OpFamily.Embedding, "Elementwise.AddPositionalEncoding", (x, nameof(x)), (y, nameof(y)));
         y.MarkWritten();

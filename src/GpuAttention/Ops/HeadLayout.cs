@@ -18,10 +18,13 @@ public static class HeadLayout
         Check.Rank(y, nameof(y), "([batch, heads, capacity, d_k])", 4);
         int batch = x.Shape[0], length = x.Shape[1], heads = y.Shape[1], capacity = y.Shape[2], headDim = y.Shape[3];
         ArgumentOutOfRangeException.ThrowIfNegative(firstRow);
-        if (y.Shape[0] != batch || heads * headDim != x.Shape[2] || firstRow + length > capacity)
+        if (y.Shape[0] != batch || (long)heads * headDim != x.Shape[2])
             throw new ArgumentException(
-                $"Argument 'y' must have shape [{batch}, heads, ≥{firstRow + length}, d_k] with heads·d_k = {x.Shape[2]}, " +
+                $"Argument 'y' must have shape [{batch}, heads, capacity, d_k] with heads·d_k = {x.Shape[2]}, " +
                 $"but has {DeviceTensor.ShapeText(y.Shape)}.", nameof(y));
+        if ((long)firstRow + length > capacity)
+            throw new ArgumentOutOfRangeException(nameof(firstRow), firstRow,
+                $"Argument 'firstRow' plus the {length} rows of 'x' must fit the {capacity} rows of 'y' {DeviceTensor.ShapeText(y.Shape)}: firstRow ≤ {capacity - length}.");
         Check.Distinct(y, nameof(y), x, nameof(x));
         Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Split", (x, nameof(x)), (y, nameof(y)));
         y.MarkWritten();

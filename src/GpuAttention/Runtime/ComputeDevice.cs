@@ -21,9 +21,17 @@ public sealed class ComputeDevice : IDisposable
 
     private static readonly DeviceKind[] Preference = [DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.ManagedCpu, DeviceKind.CpuAccelerator];
 
+    private static int opened;
     private bool disposed;
 
-    private ComputeDevice(Backend backend) => Backend = backend;
+    private ComputeDevice(Backend backend)
+    {
+        Backend = backend;
+        Ordinal = Interlocked.Increment(ref opened);
+    }
+
+    /// <summary>Which device this is among those opened by the process (1, 2, …): tells apart two devices of one kind in messages.</summary>
+    internal int Ordinal { get; }
 
     /// <summary>The backend in use.</summary>
     public DeviceKind Kind => Backend.Kind;
@@ -91,16 +99,20 @@ public sealed class ComputeDevice : IDisposable
     public DeviceTensor Allocate(DType dtype, params int[] shape) => new(this, dtype, shape);
 
     /// <summary>Allocates an F32 tensor of <paramref name="shape"/> and copies <paramref name="data"/> into it.</summary>
-    public DeviceTensor Upload(ReadOnlySpan<float> data, params int[] shape) => Upload(DType.F32, MemoryMarshal.AsBytes(data), data.Length, shape);
+    public DeviceTensor Upload(ReadOnlySpan<float> data, params int[] shape) => Upload(DType.F32, data, shape);
 
     /// <summary>Allocates an F16 tensor of <paramref name="shape"/> and copies <paramref name="data"/> into it.</summary>
-    public DeviceTensor Upload(ReadOnlySpan<Half> data, params int[] shape) => Upload(DType.F16, MemoryMarshal.AsBytes(data), data.Length, shape);
+    public DeviceTensor Upload(ReadOnlySpan<Half> data, params int[] shape) => Upload(DType.F16, MemoryMarshal.Cast<Half, ushort>(data), shape);
 
     /// <summary>Allocates a BF16 tensor of <paramref name="shape"/> and copies <paramref name="data"/> into it.</summary>
-    public DeviceTensor Upload(ReadOnlySpan<BFloat16> data, params int[] shape) => Upload(DType.BF16, MemoryMarshal.AsBytes(data), data.Length, shape);
+    public DeviceTensor Upload(ReadOnlySpan<BFloat16> data, params int[] shape) => Upload(DType.BF16, MemoryMarshal.Cast<BFloat16, ushort>(data), shape);
 
     /// <summary>Waits for every launched kernel to finish (the managed backend's ops finish before they return).</summary>
-    public void Synchronize() => Backend.Synchronize();
+    public void Synchronize()
+    {
+        ThrowIfDisposed();
+        Backend.Synchronize();
+    }
 
     /// <summary>Restarts <see cref="PeakBytesAllocated"/> from the bytes held now.</summary>
     public void ResetPeakBytes() => Backend.ResetPeak();
@@ -117,14 +129,18 @@ public sealed class ComputeDevice : IDisposable
         Backend.Dispose();
     }
 
-    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
+    internal void ThrowIfDisposed()
+    {
+        if (disposed)
+            throw new ObjectDisposedException(nameof(ComputeDevice), $"The device {this} (#{Ordinal}) has been disposed; its tensors can no longer be used.");
+    }
 
-    private DeviceTensor Upload(DType dtype, ReadOnlySpan<byte> bytes, int elements, int[] shape)
+    private DeviceTensor Upload<T>(DType dtype, ReadOnlySpan<T> data, int[] shape) where T : unmanaged
     {
         var tensor = new DeviceTensor(this, dtype, shape);
         try
         {
-            tensor.CopyFrom(dtype, bytes, elements, "data");
+            tensor.CopyFrom(dtype, data, "data");
         }
         catch
         {

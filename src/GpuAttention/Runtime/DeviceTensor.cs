@@ -25,13 +25,22 @@ public sealed class DeviceTensor : IDisposable
             throw new ArgumentException($"Every dimension of a tensor shape must be positive; got {ShapeText(shape)}.", nameof(shape));
         long length = 1;
         foreach (int d in shape)
-            length = checked(length * d);
+        {
+            if (length > MaxLength / d)
+                throw new ArgumentException(
+                    $"Shape {ShapeText(shape)} has more than {MaxLength} elements, the most a tensor holds (it must fit one .NET array when read back).",
+                    nameof(shape));
+            length *= d;
+        }
         this.shape = (int[])shape.Clone();
         Device = device;
         DType = dtype;
         Length = length;
         storage = device.Backend.Allocate(dtype, length);
     }
+
+    /// <summary>The most elements a tensor holds: the longest .NET array, so that every tensor can be read back whole.</summary>
+    public static long MaxLength => Array.MaxLength;
 
     /// <summary>The device whose memory holds the tensor.</summary>
     public ComputeDevice Device { get; }
@@ -52,19 +61,19 @@ public sealed class DeviceTensor : IDisposable
     public bool IsDisposed => storage is null;
 
     /// <summary>The backend's memory behind the tensor.</summary>
-    internal TensorStorage Storage => storage ?? throw new ObjectDisposedException(nameof(DeviceTensor));
+    internal TensorStorage Storage => storage ?? throw new ObjectDisposedException(nameof(DeviceTensor), $"The tensor {ShapeText(shape)} has been disposed.");
 
     /// <summary>Every op that writes the tensor calls this before it runs: what was derived from the old contents goes stale.</summary>
     internal void MarkWritten() => Storage.MarkWritten();
 
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into an F32 tensor.</summary>
-    public void CopyFrom(ReadOnlySpan<float> data) => CopyFrom(DType.F32, MemoryMarshal.AsBytes(data), data.Length, nameof(data));
+    public void CopyFrom(ReadOnlySpan<float> data) => CopyFrom(DType.F32, data, nameof(data));
 
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into an F16 tensor.</summary>
-    public void CopyFrom(ReadOnlySpan<Half> data) => CopyFrom(DType.F16, MemoryMarshal.AsBytes(data), data.Length, nameof(data));
+    public void CopyFrom(ReadOnlySpan<Half> data) => CopyFrom(DType.F16, MemoryMarshal.Cast<Half, ushort>(data), nameof(data));
 
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> elements) into a BF16 tensor.</summary>
-    public void CopyFrom(ReadOnlySpan<BFloat16> data) => CopyFrom(DType.BF16, MemoryMarshal.AsBytes(data), data.Length, nameof(data));
+    public void CopyFrom(ReadOnlySpan<BFloat16> data) => CopyFrom(DType.BF16, MemoryMarshal.Cast<BFloat16, ushort>(data), nameof(data));
 
     /// <summary>
     /// Copies the tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements), waiting for pending
@@ -76,16 +85,16 @@ public sealed class DeviceTensor : IDisposable
         switch (DType)
         {
             case DType.F32:
-                Storage.CopyTo(MemoryMarshal.AsBytes(destination));
+                Storage.CopyTo(destination);
                 break;
             case DType.F16:
                 var halves = new Half[Length];
-                Storage.CopyTo(MemoryMarshal.AsBytes(halves.AsSpan()));
+                Storage.CopyTo(MemoryMarshal.Cast<Half, ushort>(halves.AsSpan()));
                 TensorPrimitives.ConvertToSingle(halves, destination);
                 break;
             default:
                 var bits = new ushort[Length];
-                Storage.CopyTo(MemoryMarshal.AsBytes(bits.AsSpan()));
+                Storage.CopyTo(bits.AsSpan());
                 for (int i = 0; i < bits.Length; i++)
                     destination[i] = HalfBits.BF16ToFloat(bits[i]);
                 break;
@@ -93,10 +102,10 @@ public sealed class DeviceTensor : IDisposable
     }
 
     /// <summary>Copies an F16 tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements).</summary>
-    public void CopyTo(Span<Half> destination) => CopyTo(DType.F16, MemoryMarshal.AsBytes(destination), destination.Length, nameof(destination));
+    public void CopyTo(Span<Half> destination) => CopyTo(DType.F16, MemoryMarshal.Cast<Half, ushort>(destination), nameof(destination));
 
     /// <summary>Copies a BF16 tensor into <paramref name="destination"/> (exactly <see cref="Length"/> elements).</summary>
-    public void CopyTo(Span<BFloat16> destination) => CopyTo(DType.BF16, MemoryMarshal.AsBytes(destination), destination.Length, nameof(destination));
+    public void CopyTo(Span<BFloat16> destination) => CopyTo(DType.BF16, MemoryMarshal.Cast<BFloat16, ushort>(destination), nameof(destination));
 
     /// <summary>Downloads the tensor into a new float array (F16 and BF16 widen exactly).</summary>
     public float[] ToArray()
@@ -114,26 +123,27 @@ public sealed class DeviceTensor : IDisposable
 
     internal static string ShapeText(IReadOnlyList<int> dims) => "[" + string.Join(", ", dims) + "]";
 
-    internal void CopyFrom(DType dtype, ReadOnlySpan<byte> bytes, int elements, string parameter)
+    /// <summary>Copies <paramref name="data"/>, elements of <paramref name="dtype"/> (16-bit ones as their bits), into the tensor.</summary>
+    internal void CopyFrom<T>(DType dtype, ReadOnlySpan<T> data, string parameter) where T : unmanaged
     {
-        ThrowIfDisposed(parameter);
+        ThrowIfUnusable();
         CheckDType(dtype, parameter);
-        if (elements != Length)
-            throw new ArgumentException($"Expected {Length} elements for shape {ShapeText(shape)}, got {elements}.", parameter);
+        if (data.Length != Length)
+            throw new ArgumentException($"Expected {Length} elements for shape {ShapeText(shape)}, got {data.Length}.", parameter);
         MarkWritten();
-        Storage.CopyFrom(bytes);
+        Storage.CopyFrom(data);
     }
 
-    private void CopyTo(DType dtype, Span<byte> bytes, int elements, string parameter)
+    private void CopyTo<T>(DType dtype, Span<T> destination, string parameter) where T : unmanaged
     {
-        CheckDestination(elements, parameter);
+        CheckDestination(destination.Length, parameter);
         CheckDType(dtype, parameter);
-        Storage.CopyTo(bytes);
+        Storage.CopyTo(destination);
     }
 
     private void CheckDestination(int elements, string parameter)
     {
-        ThrowIfDisposed(parameter);
+        ThrowIfUnusable();
         if (elements != Length)
             throw new ArgumentException($"Expected room for {Length} elements of shape {ShapeText(shape)}, got {elements}.", parameter);
     }
@@ -146,9 +156,11 @@ public sealed class DeviceTensor : IDisposable
                 "copy its own element type, or convert on the device with Elementwise.Convert.", parameter);
     }
 
-    private void ThrowIfDisposed(string parameter)
+    /// <summary>Use after dispose — of the tensor, or of its device — is an <see cref="ObjectDisposedException"/>.</summary>
+    private void ThrowIfUnusable()
     {
         if (IsDisposed)
-            throw new ArgumentException($"The tensor {ShapeText(shape)} has been disposed.", parameter);
+            throw new ObjectDisposedException(nameof(DeviceTensor), $"The tensor {ShapeText(shape)} has been disposed.");
+        Device.ThrowIfDisposed();
     }
 }

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace GpuAttention.Weights;
 
@@ -12,8 +14,10 @@ public sealed record HostTensor(int[] Shape, float[] Data);
 /// <summary>
 /// The safetensors format: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
 /// shape and [begin, end) byte range in the data that follows, then the raw little-endian data. The reader
-/// trusts nothing in the file: every length, offset and shape is checked against the file before anything
-/// is allocated, and each failure is an <see cref="InvalidDataException"/> naming the file and the tensor.
+/// trusts nothing in the file: the header must be UTF-8 JSON naming each tensor once; every length, offset and shape is
+/// checked against the file before anything is allocated; the tensors must cover the data exactly (no holes, no
+/// overlaps, no trailing bytes, as the format requires). Each failure is an <see cref="InvalidDataException"/> naming the
+/// file and the tensor.
 /// </summary>
 public static class SafeTensors
 {
@@ -45,21 +49,23 @@ public static class SafeTensors
         long dataStart = 8 + (long)headerLength, dataLength = fileLength - dataStart;
 
         var entries = ParseHeader(headerBytes, name, dataLength);
+        // The format stores the tensors back to back: every data byte belongs to exactly one tensor, in offset order.
         var result = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
-        long previousEnd = 0;
-        foreach (var (tensor, shape, begin, end) in entries.OrderBy(e => e.Begin))
+        long position = 0;
+        foreach (var (tensor, shape, begin, end) in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
-            if (begin < previousEnd)
-                throw Corrupt(name, $"tensor '{tensor}' overlaps the tensor before it (starts at {begin}, previous ends at {previousEnd})");
-            previousEnd = end;
+            if (begin < position)
+                throw Corrupt(name, $"tensor '{tensor}' overlaps the tensor before it (starts at byte {begin}, the previous ends at {position})");
+            if (begin > position)
+                throw Corrupt(name, $"data bytes [{position}, {begin}) belong to no tensor (the next, '{tensor}', starts at {begin})");
+            position = end;
             var data = new float[(end - begin) / sizeof(float)];
             stream.Position = dataStart + begin;
-            var bytes = new byte[end - begin];
-            stream.ReadExactly(bytes);
-            for (int i = 0; i < data.Length; i++)
-                data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * sizeof(float)));
+            stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan())); // little-endian, as the format and every .NET platform are
             result.Add(tensor, new HostTensor(shape, data));
         }
+        if (position != dataLength)
+            throw Corrupt(name, $"the tensors end at data byte {position}, but {dataLength} data bytes follow the header");
         return result;
     }
 
@@ -100,6 +106,8 @@ public static class SafeTensors
 
     private static List<(string Name, int[] Shape, long Begin, long End)> ParseHeader(byte[] header, string file, long dataLength)
     {
+        if (!Utf8.IsValid(header))
+            throw Corrupt(file, "the header is not valid UTF-8");
         JsonDocument document;
         try
         {
@@ -114,10 +122,18 @@ public static class SafeTensors
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw Corrupt(file, "the header is not a JSON object");
             var entries = new List<(string, int[], long, long)>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
+                if (!names.Add(property.Name))
+                    throw Corrupt(file, $"'{property.Name}' appears twice in the header");
                 if (property.Name == "__metadata__")
+                {
+                    if (property.Value.ValueKind != JsonValueKind.Object
+                        || property.Value.EnumerateObject().Any(m => m.Value.ValueKind != JsonValueKind.String))
+                        throw Corrupt(file, "__metadata__ is not an object of strings");
                     continue;
+                }
                 entries.Add(ParseEntry(property, file, dataLength));
             }
             return entries;
@@ -145,8 +161,9 @@ public static class SafeTensors
             shape[i++] = d;
             elements = elements * d > dataLength ? dataLength + 1 : elements * d;
         }
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
-            throw Corrupt(file, $"tensor '{name}' has non-integer data_offsets");
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
+            throw Corrupt(file, $"tensor '{name}' has data_offsets that are not two integers");
         if (begin < 0 || end < begin || end > dataLength)
             throw Corrupt(file, $"tensor '{name}' spans bytes [{begin}, {end}) outside the {dataLength} data bytes");
         if (end - begin != elements * sizeof(float))

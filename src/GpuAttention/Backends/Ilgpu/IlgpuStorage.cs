@@ -13,12 +13,12 @@ internal sealed class IlgpuStorage(IlgpuBackend backend, MemoryBuffer buffer, Ar
     public ArrayView<T> View<T>() where T : unmanaged =>
         owned is null ? throw new ObjectDisposedException(nameof(DeviceTensor)) : bytes.Cast<T>();
 
-    public override void CopyFrom(ReadOnlySpan<byte> source) => View<byte>().CopyFromCPU(source);
+    public override void CopyFrom<T>(ReadOnlySpan<T> source) => View<T>().CopyFromCPU(source);
 
-    public override void CopyTo(Span<byte> destination)
+    public override void CopyTo<T>(Span<T> destination)
     {
         backend.Synchronize();
-        View<byte>().CopyToCPU(destination);
+        View<T>().CopyToCPU(destination);
     }
 
     public override void Dispose()

@@ -52,15 +52,15 @@ public sealed record LaunchProfile(
 
     internal void Validate(int maxGroupSize)
     {
-        Require(MatMulGroupX > 0 && MatMulGroupY > 0 && MatMulGroupX * MatMulGroupY <= maxGroupSize,
+        Require(MatMulGroupX > 0 && MatMulGroupY > 0 && (long)MatMulGroupX * MatMulGroupY <= maxGroupSize,
             nameof(MatMulGroupX), $"MatMulGroupX·MatMulGroupY must be in 1..{maxGroupSize}, got {MatMulGroupX}·{MatMulGroupY}");
-        Require(MatMulTileK > 0, nameof(MatMulTileK), $"MatMulTileK must be positive, got {MatMulTileK}");
+        Require(MatMulTileK > 0 && MatMulTileK <= 1024, nameof(MatMulTileK), $"MatMulTileK must be in 1..1024, got {MatMulTileK}");
         Require(RowGroupSize > 0 && RowGroupSize <= maxGroupSize, nameof(RowGroupSize),
             $"RowGroupSize must be in 1..{maxGroupSize}, got {RowGroupSize}");
         Require(AttentionGroupSize > 0 && AttentionGroupSize <= maxGroupSize && (AttentionGroupSize & (AttentionGroupSize - 1)) == 0,
             nameof(AttentionGroupSize), $"AttentionGroupSize must be a power of two in 1..{maxGroupSize}, got {AttentionGroupSize}");
-        Require(AttentionKeyTile > 0, nameof(AttentionKeyTile), $"AttentionKeyTile must be positive, got {AttentionKeyTile}");
-        Require(SharedMemoryBytes >= 4 * MatMulTileK * 4 * (MatMulGroupX + MatMulGroupY), nameof(SharedMemoryBytes),
+        Require(AttentionKeyTile > 0 && AttentionKeyTile <= 1024, nameof(AttentionKeyTile), $"AttentionKeyTile must be in 1..1024, got {AttentionKeyTile}");
+        Require(SharedMemoryBytes > 0 && SharedMemoryBytes >= 16L * MatMulTileK * ((long)MatMulGroupX + MatMulGroupY), nameof(SharedMemoryBytes),
             $"SharedMemoryBytes {SharedMemoryBytes} cannot hold the matmul tiles");
     }
 

@@ -29,9 +29,9 @@ internal sealed unsafe class ManagedStorage : TensorStorage
     /// <summary>The contents as floats (an F32 tensor's elements).</summary>
     public float* Floats => (float*)Pointer;
 
-    public override void CopyFrom(ReadOnlySpan<byte> source) => source.CopyTo(new Span<byte>(Pointer, checked((int)Bytes)));
+    public override void CopyFrom<T>(ReadOnlySpan<T> source) => source.CopyTo(new Span<T>(Pointer, source.Length));
 
-    public override void CopyTo(Span<byte> destination) => new ReadOnlySpan<byte>(Pointer, checked((int)Bytes)).CopyTo(destination);
+    public override void CopyTo<T>(Span<T> destination) => new ReadOnlySpan<T>(Pointer, destination.Length).CopyTo(destination);
 
     /// <summary>
     /// The packed copy of this tensor as a matmul's B operand (<paramref name="transposed"/> as used), made by
