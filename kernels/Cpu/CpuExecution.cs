@@ -23,9 +23,8 @@ public sealed unsafe class CpuExecution(int threads, Action<long> trackScratch)
 {
     private const int Slots = 3;
 
-    [ThreadStatic] private static nint[]? buffers;
-    [ThreadStatic] private static long[]? capacities;
-    [ThreadStatic] private static bool[]? inUse;
+    /// <summary>This thread's scratch buffers: one thread-static object, so a rent costs one thread-local lookup.</summary>
+    [ThreadStatic] private static ThreadScratch? scratch;
 
     private readonly ParallelOptions options = new() { MaxDegreeOfParallelism = threads };
 
@@ -64,37 +63,44 @@ public sealed unsafe class CpuExecution(int threads, Action<long> trackScratch)
     /// </summary>
     public Scratch Rent(ScratchSlot slot, long floats)
     {
-        buffers ??= new nint[Slots];
-        capacities ??= new long[Slots];
-        inUse ??= new bool[Slots];
+        var mine = scratch ??= new ThreadScratch();
         int i = (int)slot;
-        if (inUse[i])
+        if (mine.InUse[i])
             throw new InvalidOperationException($"Scratch slot {slot} is already held by this thread.");
-        if (capacities[i] < floats)
+        if (mine.Capacities[i] < floats)
         {
-            long grown = Math.Max(floats, capacities[i] * 2);
-            if (buffers[i] != 0)
-                NativeMemory.AlignedFree((void*)buffers[i]);
-            buffers[i] = 0;
-            capacities[i] = 0;
-            buffers[i] = (nint)NativeMemory.AlignedAlloc((nuint)(grown * sizeof(float)), 64);
-            capacities[i] = grown;
+            long grown = Math.Max(floats, mine.Capacities[i] * 2);
+            if (mine.Buffers[i] != 0)
+                NativeMemory.AlignedFree((void*)mine.Buffers[i]);
+            mine.Buffers[i] = 0;
+            mine.Capacities[i] = 0;
+            mine.Buffers[i] = (nint)NativeMemory.AlignedAlloc((nuint)(grown * sizeof(float)), 64);
+            mine.Capacities[i] = grown;
         }
-        inUse[i] = true;
+        mine.InUse[i] = true;
         long bytes = floats * sizeof(float);
         trackScratch(bytes);
-        return new Scratch((float*)buffers[i], slot, bytes, trackScratch);
+        return new Scratch(mine, (float*)mine.Buffers[i], slot, bytes, trackScratch);
+    }
+
+    internal sealed class ThreadScratch
+    {
+        public readonly nint[] Buffers = new nint[Slots];
+        public readonly long[] Capacities = new long[Slots];
+        public readonly bool[] InUse = new bool[Slots];
     }
 
     /// <summary>A held scratch buffer; disposing it gives the slot back and stops counting its bytes.</summary>
     public readonly ref struct Scratch
     {
+        private readonly ThreadScratch owner;
         private readonly ScratchSlot slot;
         private readonly long bytes;
         private readonly Action<long> track;
 
-        internal Scratch(float* pointer, ScratchSlot slot, long bytes, Action<long> track)
+        internal Scratch(ThreadScratch owner, float* pointer, ScratchSlot slot, long bytes, Action<long> track)
         {
+            this.owner = owner;
             Pointer = pointer;
             this.slot = slot;
             this.bytes = bytes;
@@ -107,7 +113,7 @@ public sealed unsafe class CpuExecution(int threads, Action<long> trackScratch)
         /// <summary>Gives the slot back.</summary>
         public void Dispose()
         {
-            inUse![(int)slot] = false;
+            owner.InUse[(int)slot] = false;
             track(-bytes);
         }
     }

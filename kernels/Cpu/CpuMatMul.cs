@@ -287,7 +287,11 @@ public static unsafe class CpuMatMul
             else
                 SkinnyRowUpdates(execution, (float*)rowsAddress, (float*)bAddress, (float*)cAddress, (float*)biasAddress, p, n0, n1);
         }
-        execution.For(chunks, Chunk, parallel);
+        if (parallel)
+            execution.For(chunks, Chunk);
+        else
+            for (int index = 0; index < chunks; index++)
+                Chunk(index);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -45,17 +45,23 @@ internal abstract class Backend : IDisposable
     public virtual IReadOnlyList<MatMulAlgorithm> MatMulAlgorithms => [];
 
     /// <summary>Bytes held by live tensors and by scratch memory in use.</summary>
-    public long BytesAllocated => Interlocked.Read(ref bytesAllocated);
+    public long BytesAllocated => Volatile.Read(ref bytesAllocated);
 
     /// <summary>The most bytes held at once since creation or the last <see cref="ResetPeak"/>.</summary>
-    public long PeakBytesAllocated => Interlocked.Read(ref peakBytesAllocated);
+    public long PeakBytesAllocated => Volatile.Read(ref peakBytesAllocated);
 
-    /// <summary>Counts <paramref name="bytes"/> (negative: frees) towards <see cref="BytesAllocated"/> and the peak.</summary>
+    /// <summary>
+    /// Counts <paramref name="bytes"/> (negative: frees) towards <see cref="BytesAllocated"/> and the peak. Called for
+    /// every scratch buffer a kernel task takes and gives back, so the common case is one locked add: the peak is read
+    /// plainly (64-bit reads are atomic on the platforms .NET runs on) and compare-exchanged only when it grows.
+    /// </summary>
     public void Track(long bytes)
     {
         long now = Interlocked.Add(ref bytesAllocated, bytes);
+        if (bytes <= 0)
+            return;
         long peak;
-        while (now > (peak = Interlocked.Read(ref peakBytesAllocated)))
+        while (now > (peak = Volatile.Read(ref peakBytesAllocated)))
         {
             if (Interlocked.CompareExchange(ref peakBytesAllocated, now, peak) == peak)
                 break;

@@ -32,7 +32,7 @@ public static class Attention
         {
             Check.Usable(logSumExp, nameof(logSumExp), q.Device);
             Check.Shape(logSumExp, nameof(logSumExp), [batch, heads, lq], "(batch, heads, Lq)");
-            Check.Implemented(q.Device, OpFamily.Attention, "Attention.Fused", (logSumExp, nameof(logSumExp)));
+            Check.Implemented(q.Device, OpFamily.Attention, "Attention.Fused", logSumExp, nameof(logSumExp));
         }
         var device = q.Device;
         var resolved = (mask ?? AttentionMask.None).Resolve(device, batch, heads, lq, lk, nameof(mask));
@@ -100,7 +100,10 @@ public static class Attention
         foreach (var (input, name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
             Check.Distinct(output, nameof(output), input, name);
         Check.GridLimit((long)batch * heads, nameof(q), "batch·heads");
-        Check.Implemented(q.Device, OpFamily.Attention, "Attention", (q, nameof(q)), (k, nameof(k)), (v, nameof(v)), (output, nameof(output)));
+        Check.Implemented(q.Device, OpFamily.Attention, "Attention", q, nameof(q));
+        Check.Implemented(q.Device, OpFamily.Attention, "Attention", k, nameof(k));
+        Check.Implemented(q.Device, OpFamily.Attention, "Attention", v, nameof(v));
+        Check.Implemented(q.Device, OpFamily.Attention, "Attention", output, nameof(output));
         scale ??= 1f / MathF.Sqrt(d);
         Check.Finite(scale.Value, nameof(scale));
         return (batch, heads, lq, lk, d);

@@ -82,7 +82,7 @@ public sealed record AttentionMask
         if (Additive is { } additive)
         {
             Check.Usable(additive, argument + ".Additive", device);
-            Check.Implemented(device, OpFamily.Softmax, "AttentionMask.AdditiveMask", (additive, argument + ".Additive"));
+            Check.Implemented(device, OpFamily.Softmax, "AttentionMask.AdditiveMask", additive, argument + ".Additive");
             bool rank2 = additive.Rank == 2 && additive.Shape[0] == lq && additive.Shape[1] == lk;
             bool rank4 = additive.Rank == 4 && (additive.Shape[0] == 1 || additive.Shape[0] == batch)
                 && (additive.Shape[1] == 1 || additive.Shape[1] == heads) && additive.Shape[2] == lq && additive.Shape[3] == lk;

@@ -72,17 +72,15 @@ internal static class Check
     }
 
     /// <summary>
-    /// The device's backend implements <paramref name="family"/> for every operand's dtype (null operands are skipped);
-    /// otherwise a <see cref="NotSupportedException"/> naming the op, the dtype and the device.
+    /// The device's backend implements <paramref name="family"/> for the tensor's dtype (every op implements F32; a null
+    /// tensor is an absent optional operand); otherwise a <see cref="NotSupportedException"/> naming the op, the dtype and
+    /// the device. One call per operand, cheap for F32: it runs on every op, small ones included.
     /// </summary>
-    public static void Implemented(ComputeDevice device, OpFamily family, string op, params ReadOnlySpan<(DeviceTensor? Tensor, string Name)> operands)
+    public static void Implemented(ComputeDevice device, OpFamily family, string op, DeviceTensor? tensor, string name)
     {
-        foreach (var (tensor, name) in operands)
-        {
-            if (tensor is not null && !device.Backend.Implements(family, tensor.DType))
-                throw new NotSupportedException(
-                    $"{op} does not implement {tensor.DType} on {device} yet (argument '{name}' is {tensor.DType}); " +
-                    "convert it to F32 with Elementwise.Convert.");
-        }
+        if (tensor is null || tensor.DType == DType.F32 || device.Backend.Implements(family, tensor.DType))
+            return;
+        throw new NotSupportedException(
+            $"{op} does not implement {tensor.DType} on {device} yet (argument '{name}' is {tensor.DType}); convert it to F32 with Elementwise.Convert.");
     }
 }

@@ -15,7 +15,9 @@ public static class Elementwise
         Check.Usable(y, nameof(y), a.Device);
         Check.Shape(b, nameof(b), [.. a.Shape], "(the shape of 'a')");
         Check.Shape(y, nameof(y), [.. a.Shape], "(the shape of 'a')");
-        Check.Implemented(a.Device, OpFamily.Elementwise, "Elementwise.Add", (a, nameof(a)), (b, nameof(b)), (y, nameof(y)));
+        Check.Implemented(a.Device, OpFamily.Elementwise, "Elementwise.Add", a, nameof(a));
+        Check.Implemented(a.Device, OpFamily.Elementwise, "Elementwise.Add", b, nameof(b));
+        Check.Implemented(a.Device, OpFamily.Elementwise, "Elementwise.Add", y, nameof(y));
         Check.GridLimit(a, nameof(a));
         y.MarkWritten();
         a.Device.Backend.Add(a, b, y);
@@ -54,7 +56,8 @@ public static class Elementwise
         Check.Finite(alpha, nameof(alpha));
         if (!Enum.IsDefined(activation))
             throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
-        Check.Implemented(x.Device, OpFamily.Elementwise, "Elementwise.ScaleActivate", (x, nameof(x)), (y, nameof(y)));
+        Check.Implemented(x.Device, OpFamily.Elementwise, "Elementwise.ScaleActivate", x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.Elementwise, "Elementwise.ScaleActivate", y, nameof(y));
         Check.GridLimit(x, nameof(x));
         y.MarkWritten();
         x.Device.Backend.ScaleActivate(x, alpha, activation, y);
@@ -82,7 +85,8 @@ public static class Elementwise
             if ((uint)tokens[t] >= (uint)vocab)
                 throw new ArgumentOutOfRangeException(nameof(tokens), tokens[t], $"Token {t} is {tokens[t]}, outside the vocabulary 0..{vocab - 1}.");
         }
-        Check.Implemented(table.Device, OpFamily.Embedding, "Elementwise.EmbeddingGather", (table, nameof(table)), (output, nameof(output)));
+        Check.Implemented(table.Device, OpFamily.Embedding, "Elementwise.EmbeddingGather", table, nameof(table));
+        Check.Implemented(table.Device, OpFamily.Embedding, "Elementwise.EmbeddingGather", output, nameof(output));
         output.MarkWritten();
         table.Device.Backend.EmbeddingGather(tokens, table, output, scale);
     }
@@ -103,7 +107,8 @@ public static class Elementwise
             throw new ArgumentOutOfRangeException(nameof(firstPosition), firstPosition,
                 $"Argument 'firstPosition' plus the {length} rows of 'x' must stay within int positions: at most {int.MaxValue - length + 1}.");
         int rows = checked((int)(x.Length / width));
-        Check.Implemented(x.Device, OpFamily.Embedding, "Elementwise.AddPositionalEncoding", (x, nameof(x)), (y, nameof(y)));
+        Check.Implemented(x.Device, OpFamily.Embedding, "Elementwise.AddPositionalEncoding", x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.Embedding, "Elementwise.AddPositionalEncoding", y, nameof(y));
         y.MarkWritten();
         x.Device.Backend.AddPositionalEncoding(x, y, rows, width, length, firstPosition);
     }

@@ -26,7 +26,8 @@ public static class HeadLayout
             throw new ArgumentOutOfRangeException(nameof(firstRow), firstRow,
                 $"Argument 'firstRow' plus the {length} rows of 'x' must fit the {capacity} rows of 'y' {DeviceTensor.ShapeText(y.Shape)}: firstRow ≤ {capacity - length}.");
         Check.Distinct(y, nameof(y), x, nameof(x));
-        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Split", (x, nameof(x)), (y, nameof(y)));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Split", x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Split", y, nameof(y));
         y.MarkWritten();
         x.Device.Backend.SplitHeads(x, y, batch, length, heads, headDim, capacity, firstRow);
     }
@@ -40,7 +41,8 @@ public static class HeadLayout
         int batch = x.Shape[0], heads = x.Shape[1], length = x.Shape[2], headDim = x.Shape[3];
         Check.Shape(y, nameof(y), [batch, length, heads * headDim], "(batch, length, heads·d_k)");
         Check.Distinct(y, nameof(y), x, nameof(x));
-        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Merge", (x, nameof(x)), (y, nameof(y)));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Merge", x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.Merge", y, nameof(y));
         y.MarkWritten();
         x.Device.Backend.MergeHeads(x, y, batch, length, heads, headDim);
     }
@@ -64,7 +66,8 @@ public static class HeadLayout
                 throw new ArgumentOutOfRangeException(nameof(sources), s, $"Every source must be in 0..{entries - 1}.");
         }
         int rowLength = checked((int)(x.Length / entries));
-        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.GatherBatch", (x, nameof(x)), (y, nameof(y)));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.GatherBatch", x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.GatherBatch", y, nameof(y));
         y.MarkWritten();
         x.Device.Backend.GatherRows(x, sources, y, rowLength);
     }

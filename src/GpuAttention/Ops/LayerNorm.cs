@@ -32,8 +32,11 @@ public static class LayerNorm
         if (!(epsilon > 0f) || !float.IsFinite(epsilon))
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "Argument 'epsilon' must be positive and finite.");
 
-        Check.Implemented(device, OpFamily.LayerNorm, "LayerNorm.Apply",
-            (x, nameof(x)), (gain, nameof(gain)), (bias, nameof(bias)), (y, nameof(y)), (residual, nameof(residual)));
+        Check.Implemented(device, OpFamily.LayerNorm, "LayerNorm.Apply", x, nameof(x));
+        Check.Implemented(device, OpFamily.LayerNorm, "LayerNorm.Apply", gain, nameof(gain));
+        Check.Implemented(device, OpFamily.LayerNorm, "LayerNorm.Apply", bias, nameof(bias));
+        Check.Implemented(device, OpFamily.LayerNorm, "LayerNorm.Apply", y, nameof(y));
+        Check.Implemented(device, OpFamily.LayerNorm, "LayerNorm.Apply", residual, nameof(residual));
         var p = new LayerNormProblem
         {
             Rows = checked((int)(x.Length / width)), Width = width, Epsilon = epsilon, HasResidual = residual is null ? 0 : 1,

@@ -71,7 +71,10 @@ public static class MatMul
         if (bias is not null)
             Check.Shape(bias, nameof(bias), [n], "(N)");
         Check.GridLimit(batch, "batch", "the batch count");
-        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", (a, nameof(a)), (b, nameof(b)), (c, nameof(c)), (bias, nameof(bias)));
+        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", a, nameof(a));
+        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", b, nameof(b));
+        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", c, nameof(c));
+        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", bias, nameof(bias));
 
         var p = new MatMulProblem
         {

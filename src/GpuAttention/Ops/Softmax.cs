@@ -22,7 +22,8 @@ public static class Softmax
         Check.Finite(scale, nameof(scale));
         if (!Enum.IsDefined(normalizer))
             throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
-        Check.Implemented(x.Device, OpFamily.Softmax, "Softmax.Apply", (x, nameof(x)), (y, nameof(y)));
+        Check.Implemented(x.Device, OpFamily.Softmax, "Softmax.Apply", x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.Softmax, "Softmax.Apply", y, nameof(y));
         var (batch, heads, lq, lk) = x.Rank switch
         {
             2 => (1, 1, x.Shape[0], x.Shape[1]),

@@ -18,7 +18,7 @@ public sealed class DeviceTensor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(shape);
-        if (!Enum.IsDefined(dtype))
+        if ((uint)dtype > (uint)DType.BF16)
             throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype; expected F32, F16 or BF16.");
         device.ThrowIfDisposed();
         if (shape.Length == 0 || shape.Any(d => d <= 0))

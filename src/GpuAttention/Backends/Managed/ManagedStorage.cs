@@ -9,7 +9,6 @@ namespace GpuAttention.Backends.Managed;
 internal sealed unsafe class ManagedStorage : TensorStorage
 {
     private readonly ManagedBackend backend;
-    private readonly object packLock = new();
     private HostBuffer? buffer;
     private Packed? packed;
     private (long Version, bool Transposed)? packCandidate;
@@ -41,7 +40,7 @@ internal sealed unsafe class ManagedStorage : TensorStorage
     /// </summary>
     public float* PackedAsMatMulB(bool transposed, long floats, Action<nint> pack)
     {
-        lock (packLock)
+        lock (this)
         {
             if (packed is { } current && current.Version == Version && current.Transposed == transposed)
                 return (float*)current.Buffer.Pointer;
@@ -64,8 +63,11 @@ internal sealed unsafe class ManagedStorage : TensorStorage
         var owned = Interlocked.Exchange(ref buffer, null);
         if (owned is null)
             return;
-        lock (packLock)
-            DropPacked();
+        if (Volatile.Read(ref packed) is not null)
+        {
+            lock (this)
+                DropPacked();
+        }
         backend.Return(owned);
     }
 
