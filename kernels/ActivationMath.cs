@@ -17,8 +17,10 @@ public static class ActivationMath
         _ => x,
     };
 
-    /// <summary>max(0, x), keeping NaN as NaN (as PyTorch does).</summary>
-    public static float Relu(float x) => x > 0f || XMath.IsNaN(x) ? x : 0f;
+    /// <summary>max(0, x), keeping NaN as NaN (as PyTorch does): a comparison with NaN is false, so NaN takes the
+    /// <c>x</c> branch. (<c>x &gt; 0 || IsNaN(x)</c> said the same but lost the NaN on PoCL once ILGPU's O2 passes had
+    /// folded it.)</summary>
+    public static float Relu(float x) => x <= 0f ? 0f : x;
 
     /// <summary>GELU(x) = x·Φ(x) = 0.5·x·(1 + erf(x/√2)).</summary>
     public static float Gelu(float x) => 0.5f * x * (1f + Erf(x * 0.70710678118654752f));

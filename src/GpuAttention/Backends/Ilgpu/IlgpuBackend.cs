@@ -206,8 +206,15 @@ internal sealed partial class IlgpuBackend : Backend
         }
     }
 
-    private static Context CreateContext() =>
-        Context.Create(builder => builder.Cuda().OpenCL().CPU(CpuAcceleratorShape).EnableAlgorithms());
+    private static Context CreateContext() => Context.Create(Configure);
+
+    /// <summary>
+    /// The context every ILGPU device is made in, and the PTX gate compiles with: CUDA, OpenCL and the CPU accelerator,
+    /// ILGPU.Algorithms' intrinsics, and optimisation level O2, whose address-space inference turns the kernels' generic
+    /// loads and stores into global ones (LDG/STG on the GPU; O1 leaves them generic).
+    /// </summary>
+    internal static void Configure(Context.Builder builder) =>
+        builder.Cuda().OpenCL().CPU(CpuAcceleratorShape).EnableAlgorithms().Optimize(OptimizationLevel.O2);
 
     /// <summary>The requested kind's device (an error if absent), or by default a GPU; null when there is none.</summary>
     private static (Device Device, DeviceKind Kind)? Choose(Context context, DeviceKind? requested)
