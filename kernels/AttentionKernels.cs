@@ -9,7 +9,7 @@ public struct AttentionTiles
 {
     /// <summary>Query rows per group (Br).</summary>
     public int RowTile;
-    /// <summary>Keys per streamed tile (Bc).</summary>
+    /// <summary>Keys per streamed tile (Bc), a multiple of <see cref="AttentionKernels.KeysPerThread"/>.</summary>
     public int KeyTile;
 }
 
@@ -17,26 +17,33 @@ public struct AttentionTiles
 public static class AttentionKernels
 {
     /// <summary>
-    /// Output columns one thread may own: RowTile·headDim / groupSize must not exceed this
-    /// (the launch shape is chosen so), keeping a thread's output row slice in registers.
+    /// Output columns one thread may own, the capacity of the widest accumulator (<c>Pair&lt;Pair&lt;Columns8&gt;&gt;</c>):
+    /// RowTile·headDim / groupSize must not exceed it (the launch shape is chosen so).
     /// </summary>
     public const int MaxAccumulators = 32;
 
-    /// <summary>Floats of dynamic shared memory the kernel needs for a tiling.</summary>
-    public static int SharedFloats(int rowTile, int keyTile, int headDim) =>
-        rowTile * headDim + keyTile * (headDim + 1) + rowTile * (keyTile + 1) + 3 * rowTile;
+    /// <summary>Scores one thread computes per pass: a query row against this many consecutive keys, so each query element read is used this often.</summary>
+    public const int KeysPerThread = 4;
+
+    /// <summary>Floats of dynamic shared memory the kernel needs for a tiling and group size.</summary>
+    public static int SharedFloats(int rowTile, int keyTile, int headDim, int groupSize) =>
+        rowTile * headDim + keyTile * (headDim + 1) + rowTile * (keyTile + 1) + 2 * groupSize;
 
     /// <summary>
     /// O = softmax(scale·Q·Kᵀ + mask)·V without materialising the Lq×Lk scores.
     /// Launch: grid (⌈Lq/RowTile⌉, batch·heads), one dimension of G threads with G a multiple of RowTile,
-    /// dynamic shared memory <see cref="SharedFloats"/>. A group keeps its RowTile scaled query rows in
-    /// shared memory and streams KeyTile keys at a time (K, then V, through one padded buffer); per tile it
-    /// computes the scores, updates each row's running max and sum (online softmax), rescales its
-    /// accumulators and adds P·V. Key tiles outside the causal / sliding window or past the batch row's
-    /// valid length are never loaded. Rows whose keys are all masked get zeros and a −∞ log-sum-exp.
+    /// dynamic shared memory <see cref="SharedFloats"/>; <typeparamref name="TAccumulator"/> holds at least
+    /// ⌈d / (G / RowTile)⌉ columns. A group keeps its RowTile scaled query rows in shared memory and streams KeyTile keys
+    /// at a time (K, then V, through one padded buffer). Per tile every thread computes <see cref="KeysPerThread"/> scores
+    /// of one row at a time; the G / RowTile threads that share a row then fold its max and sum together (each over a
+    /// stride of the keys, combined through shared memory — no warp shuffles, so the same code runs on OpenCL), keep the
+    /// running max and sum in registers, rescale their slice of the output row and add P·V into it, in registers.
+    /// Key tiles outside the causal / sliding window or past the batch row's valid length are never loaded. Rows whose
+    /// keys are all masked get zeros and a −∞ log-sum-exp; a NaN score makes its row NaN.
     /// </summary>
-    public static void FlashForward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+    public static void FlashForward<TAccumulator>(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<float> logSumExp, MaskViews mask, AttentionProblem p, AttentionTiles tiles)
+        where TAccumulator : struct, IRowAccumulator
     {
         int thread = Group.IdxX, threads = Group.DimX;
         int rowTile = tiles.RowTile, keyTile = tiles.KeyTile, d = p.HeadDim;
@@ -51,27 +58,20 @@ public static class AttentionKernels
         var queries = shared.SubView(0, rowTile * d);
         var keysOrValues = shared.SubView(rowTile * d, keyTile * kvStride);
         var scores = shared.SubView(rowTile * d + keyTile * kvStride, rowTile * scoreStride);
-        var statistics = shared.SubView(rowTile * d + keyTile * kvStride + rowTile * scoreStride, 3 * rowTile);
-        var rowMax = statistics.SubView(0, rowTile);
-        var rowSum = statistics.SubView(rowTile, rowTile);
-        var rowRescale = statistics.SubView(2 * rowTile, rowTile);
+        var partials = shared.SubView(rowTile * d + keyTile * kvStride + rowTile * scoreStride, 2 * threads);
 
         for (int e = thread; e < rowTile * d; e += threads)
         {
             int r = e / d, c = e % d;
             queries[e] = qBegin + r < p.Lq ? q[qBase + (long)(qBegin + r) * d + c] * p.Scale : 0f;
         }
-        for (int r = thread; r < rowTile; r += threads)
-        {
-            rowMax[r] = float.NegativeInfinity;
-            rowSum[r] = 0f;
-        }
 
+        // This thread's row and its place among the row's threads: it owns output columns lane, lane + T, … (T threads per row).
         int threadsPerRow = threads / rowTile;
         int myRow = thread / threadsPerRow, lane = thread % threadsPerRow;
-        var accumulators = LocalMemory.Allocate<float>(MaxAccumulators);
-        for (int c = 0; c < MaxAccumulators; c++)
-            accumulators[c] = 0f;
+        int columns = (d - lane + threadsPerRow - 1) / threadsPerRow;
+        var accumulator = default(TAccumulator);
+        float runningMax = float.NegativeInfinity, runningSum = 0f;
         Group.Barrier();
 
         int keyBegin = mask.FirstVisibleKey(qBegin, p.Lq, p.Lk) / keyTile * keyTile;
@@ -80,75 +80,84 @@ public static class AttentionKernels
         {
             LoadKeyTile(k, keysOrValues, kvBase, k0, keyTile, d, p.Lk, thread, threads);
             Group.Barrier();
-
-            for (int e = thread; e < rowTile * keyTile; e += threads)
-            {
-                int r = e / keyTile, jj = e % keyTile;
-                int i = qBegin + r, j = k0 + jj;
-                float s = float.NegativeInfinity;
-                if (i < p.Lq && j < p.Lk)
-                {
-                    float dot = 0f;
-                    for (int c = 0; c < d; c++)
-                        dot += queries[r * d + c] * keysOrValues[jj * kvStride + c];
-                    s = mask.Apply(dot, batch, head, i, j, p.Lq, p.Lk);
-                }
-                scores[r * scoreStride + jj] = s;
-            }
+            Scores(queries, keysOrValues, scores, mask, p, rowTile, keyTile, qBegin, k0, batch, head, thread, threads);
             Group.Barrier();
 
-            for (int r = thread; r < rowTile; r += threads)
+            // The row's max over this tile, folded by its threads: each over keys lane, lane + T, …, then across the row.
+            float tileMax = float.NegativeInfinity;
+            for (int jj = lane; jj < keyTile; jj += threadsPerRow)
+                tileMax = XMath.Max(tileMax, scores[myRow * scoreStride + jj]);
+            partials[thread] = tileMax;
+            Group.Barrier();
+            for (int l = 0; l < threadsPerRow; l++)
+                tileMax = XMath.Max(tileMax, partials[myRow * threadsPerRow + l]);
+            float newMax = XMath.Max(runningMax, tileMax);
+            float rescale = newMax == float.NegativeInfinity ? 1f : XMath.Exp(runningMax - newMax);
+            float tileSum = 0f;
+            for (int jj = lane; jj < keyTile; jj += threadsPerRow)
             {
-                float oldMax = rowMax[r], tileMax = float.NegativeInfinity;
-                for (int jj = 0; jj < keyTile; jj++)
-                    tileMax = XMath.Max(tileMax, scores[r * scoreStride + jj]);
-                float newMax = XMath.Max(oldMax, tileMax);
-                float rescale = newMax == float.NegativeInfinity ? 1f : XMath.Exp(oldMax - newMax);
-                float tileSum = 0f;
-                for (int jj = 0; jj < keyTile; jj++)
-                {
-                    float s = scores[r * scoreStride + jj];
-                    float weight = s == float.NegativeInfinity ? 0f : XMath.Exp(s - newMax);
-                    scores[r * scoreStride + jj] = weight;
-                    tileSum += weight;
-                }
-                rowMax[r] = newMax;
-                rowSum[r] = rowSum[r] * rescale + tileSum;
-                rowRescale[r] = rescale;
+                float s = scores[myRow * scoreStride + jj];
+                float weight = s == float.NegativeInfinity ? 0f : XMath.Exp(s - newMax);
+                scores[myRow * scoreStride + jj] = weight;
+                tileSum += weight;
             }
+            partials[threads + thread] = tileSum;
             LoadKeyTile(v, keysOrValues, kvBase, k0, keyTile, d, p.Lk, thread, threads);
             Group.Barrier();
+            tileSum = 0f;
+            for (int l = 0; l < threadsPerRow; l++)
+                tileSum += partials[threads + myRow * threadsPerRow + l];
+            runningMax = newMax;
+            runningSum = runningSum * rescale + tileSum;
 
-            float myRescale = rowRescale[myRow];
-            for (int c = 0; c < MaxAccumulators; c++)
-            {
-                int dim = lane + c * threadsPerRow;
-                if (dim < d)
-                {
-                    float sum = accumulators[c] * myRescale;
-                    for (int jj = 0; jj < keyTile; jj++)
-                        sum += scores[myRow * scoreStride + jj] * keysOrValues[jj * kvStride + dim];
-                    accumulators[c] = sum;
-                }
-            }
+            accumulator.Scale(rescale);
+            for (int jj = 0; jj < keyTile; jj++)
+                accumulator.AddScaled(scores[myRow * scoreStride + jj], keysOrValues, jj * kvStride + lane, threadsPerRow, columns);
             Group.Barrier();
         }
 
         int row = qBegin + myRow;
         if (row >= p.Lq)
             return;
-        float total = rowSum[myRow];
-        float inverse = total == 0f ? 0f : 1f / total;
-        for (int c = 0; c < MaxAccumulators; c++)
-        {
-            int dim = lane + c * threadsPerRow;
-            if (dim < d)
-                o[qBase + (long)row * d + dim] = accumulators[c] * inverse;
-        }
+        accumulator.Store(o, qBase + (long)row * d + lane, threadsPerRow, columns, runningSum == 0f ? 0f : 1f / runningSum);
         if (p.WriteLogSumExp != 0 && lane == 0)
-            logSumExp[(long)headIndex * p.Lq + row] =
-                total == 0f ? float.NegativeInfinity : rowMax[myRow] + XMath.Log(total);
+            logSumExp[(long)headIndex * p.Lq + row] = runningSum == 0f ? float.NegativeInfinity : runningMax + XMath.Log(runningSum);
     }
+
+    /// <summary>
+    /// The tile's masked scores, <see cref="KeysPerThread"/> consecutive keys of one row per thread and pass: the query
+    /// element is read once per key group, and threads next to each other read the same query row (a broadcast) and keys
+    /// one padded row apart (different banks).
+    /// </summary>
+    private static void Scores(ArrayView<float> queries, ArrayView<float> keys, ArrayView<float> scores, MaskViews mask,
+        AttentionProblem p, int rowTile, int keyTile, int qBegin, int k0, int batch, int head, int thread, int threads)
+    {
+        int d = p.HeadDim, kvStride = d + 1, scoreStride = keyTile + 1, groups = keyTile / KeysPerThread;
+        for (int e = thread; e < rowTile * groups; e += threads)
+        {
+            int r = e / groups, jj = e % groups * KeysPerThread;
+            int i = qBegin + r;
+            float dot0 = 0f, dot1 = 0f, dot2 = 0f, dot3 = 0f;
+            int queryRow = r * d, keyRow = jj * kvStride;
+            for (int c = 0; c < d; c++)
+            {
+                float x = queries[queryRow + c];
+                dot0 += x * keys[keyRow + c];
+                dot1 += x * keys[keyRow + kvStride + c];
+                dot2 += x * keys[keyRow + 2 * kvStride + c];
+                dot3 += x * keys[keyRow + 3 * kvStride + c];
+            }
+            int target = r * scoreStride + jj;
+            scores[target] = Masked(dot0, mask, p, batch, head, i, k0 + jj);
+            scores[target + 1] = Masked(dot1, mask, p, batch, head, i, k0 + jj + 1);
+            scores[target + 2] = Masked(dot2, mask, p, batch, head, i, k0 + jj + 2);
+            scores[target + 3] = Masked(dot3, mask, p, batch, head, i, k0 + jj + 3);
+        }
+    }
+
+    /// <summary>The masked score of query i and key j, −∞ past either end.</summary>
+    private static float Masked(float dot, MaskViews mask, AttentionProblem p, int batch, int head, int i, int j) =>
+        i < p.Lq && j < p.Lk ? mask.Apply(dot, batch, head, i, j, p.Lq, p.Lk) : float.NegativeInfinity;
 
     private static void LoadKeyTile(ArrayView<float> source, ArrayView<float> tile, long kvBase, int k0, int keyTile,
         int d, int lk, int thread, int threads)

@@ -132,6 +132,8 @@ public sealed class ReliabilityTests
         {
             (LaunchProfile.CpuAccelerator with { MatMulGroupX = int.MaxValue, MatMulGroupY = int.MaxValue }, "MatMulGroupX"),
             (LaunchProfile.CpuAccelerator with { MatMulTileK = int.MaxValue }, "MatMulTileK"),
+            // A shape the tiled kernel is not compiled for: its sizes are compile-time constants.
+            (LaunchProfile.CpuAccelerator with { MatMulGroupX = 8, MatMulGroupY = 4 }, "MatMulTileK"),
             (LaunchProfile.CpuAccelerator with { AttentionKeyTile = -1 }, "AttentionKeyTile"),
             (LaunchProfile.CpuAccelerator with { SharedMemoryBytes = 0 }, "SharedMemoryBytes"),
             (LaunchProfile.CpuAccelerator with { RowGroupSize = int.MaxValue }, "RowGroupSize"),

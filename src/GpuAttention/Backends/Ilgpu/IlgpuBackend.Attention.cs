@@ -25,7 +25,8 @@ internal sealed partial class IlgpuBackend
             new Index2D((p.Lq + tiling.RowTile - 1) / tiling.RowTile, p.BatchHeads),
             new Index2D(profile.AttentionGroupSize, 1),
             SharedMemoryConfig.RequestDynamic<float>(tiling.SharedFloats));
-        Kernels.FlashAttention(config, Floats(q), Floats(k), Floats(v), Floats(output), FloatsOrEmpty(logSumExp), View(mask, lengths), p,
+        int columnsPerThread = (p.HeadDim + profile.AttentionGroupSize / tiling.RowTile - 1) / (profile.AttentionGroupSize / tiling.RowTile);
+        Kernels.FlashAttention(columnsPerThread)(config, Floats(q), Floats(k), Floats(v), Floats(output), FloatsOrEmpty(logSumExp), View(mask, lengths), p,
             new AttentionTiles { RowTile = tiling.RowTile, KeyTile = tiling.KeyTile });
     }
 }
@@ -33,7 +34,8 @@ internal sealed partial class IlgpuBackend
 /// <summary>
 /// Tile sizes of the fused attention kernel for one head dimension and launch profile: the most query rows per
 /// group (≤ 64) whose output slice fits each thread's <see cref="AttentionKernels.MaxAccumulators"/> registers,
-/// then the profile's key tile, both halved until the shared memory fits the profile's budget.
+/// then the profile's key tile (a multiple of <see cref="AttentionKernels.KeysPerThread"/>), both halved until the shared
+/// memory fits the profile's budget.
 /// </summary>
 internal sealed record AttentionTiling(int RowTile, int KeyTile, int SharedFloats)
 {
@@ -47,14 +49,14 @@ internal sealed record AttentionTiling(int RowTile, int KeyTile, int SharedFloat
             return null;
         int keyTile = profile.AttentionKeyTile;
         int budget = profile.SharedMemoryBytes / sizeof(float);
-        while (AttentionKernels.SharedFloats(rowTile, keyTile, headDim) > budget && (keyTile > 8 || rowTile > 1))
+        while (AttentionKernels.SharedFloats(rowTile, keyTile, headDim, threads) > budget && (keyTile > 8 || rowTile > 1))
         {
             if (keyTile > 8)
                 keyTile /= 2;
             else
                 rowTile /= 2;
         }
-        int shared = AttentionKernels.SharedFloats(rowTile, keyTile, headDim);
+        int shared = AttentionKernels.SharedFloats(rowTile, keyTile, headDim, threads);
         return shared <= budget ? new AttentionTiling(rowTile, keyTile, shared) : null;
     }
 

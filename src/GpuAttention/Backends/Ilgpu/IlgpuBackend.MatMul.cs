@@ -33,8 +33,8 @@ internal sealed partial class IlgpuBackend
         var config = new KernelConfig(
             new Index3D((p.N + tileN - 1) / tileN, (p.M + tileM - 1) / tileM, p.Batch),
             new Index3D(groupX, groupY, 1),
-            SharedMemoryConfig.RequestDynamic<float>(tileK * (tileM + tileN)));
-        Kernels.MatMulTiled(config, Floats(a), Floats(b), Floats(c), FloatsOrEmpty(bias), p, tileK);
+            SharedMemoryConfig.RequestDynamic<float>(MatMulKernels.TiledSharedFloats(tileK, groupX, groupY)));
+        Kernels.MatMulTiled(groupX, groupY, tileK)(config, Floats(a), Floats(b), Floats(c), FloatsOrEmpty(bias), p);
     }
 
     /// <summary>Rows and columns of C one group of the tiled kernel computes.</summary>

@@ -1,3 +1,4 @@
+using GpuAttention.Kernels;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Backends.Ilgpu;
@@ -9,7 +10,9 @@ namespace GpuAttention.Backends.Ilgpu;
 /// </summary>
 /// <param name="MatMulGroupX">Threads along N of the tiled matmul's group; the tile is 4× this wide.</param>
 /// <param name="MatMulGroupY">Threads along M; the tile is 4× this tall.</param>
-/// <param name="MatMulTileK">Depth of the K slice staged in shared memory per step.</param>
+/// <param name="MatMulTileK">Depth of the K slice staged in shared memory per step. The three together must be one of the
+/// shapes the kernel is compiled for (<see cref="MatMulKernels.CompiledTiles"/>: 16×16 with depth 8, 16 or 32, 8×8×16, 4×8×16),
+/// which makes them compile-time constants of its inner loops.</param>
 /// <param name="RowGroupSize">Threads per row for softmax and layer norm.</param>
 /// <param name="AttentionGroupSize">Threads per group of the fused attention kernel (a power of two).</param>
 /// <param name="AttentionKeyTile">Keys streamed per step of the fused attention kernel.</param>
@@ -54,13 +57,15 @@ public sealed record LaunchProfile(
     {
         Require(MatMulGroupX > 0 && MatMulGroupY > 0 && (long)MatMulGroupX * MatMulGroupY <= maxGroupSize,
             nameof(MatMulGroupX), $"MatMulGroupX·MatMulGroupY must be in 1..{maxGroupSize}, got {MatMulGroupX}·{MatMulGroupY}");
-        Require(MatMulTileK > 0 && MatMulTileK <= 1024, nameof(MatMulTileK), $"MatMulTileK must be in 1..1024, got {MatMulTileK}");
+        Require(MatMulKernels.CompiledTiles.Any(t => (t.GroupX, t.GroupY, t.Depth) == (MatMulGroupX, MatMulGroupY, MatMulTileK)), nameof(MatMulTileK),
+            $"(MatMulGroupX, MatMulGroupY, MatMulTileK) must be a compiled shape of the tiled matmul ({string.Join(", ", MatMulKernels.CompiledTiles.Select(t => $"{t.GroupX}×{t.GroupY}×{t.Depth}"))}), got {MatMulGroupX}×{MatMulGroupY}×{MatMulTileK}");
         Require(RowGroupSize > 0 && RowGroupSize <= maxGroupSize, nameof(RowGroupSize),
             $"RowGroupSize must be in 1..{maxGroupSize}, got {RowGroupSize}");
         Require(AttentionGroupSize > 0 && AttentionGroupSize <= maxGroupSize && (AttentionGroupSize & (AttentionGroupSize - 1)) == 0,
             nameof(AttentionGroupSize), $"AttentionGroupSize must be a power of two in 1..{maxGroupSize}, got {AttentionGroupSize}");
-        Require(AttentionKeyTile > 0 && AttentionKeyTile <= 1024, nameof(AttentionKeyTile), $"AttentionKeyTile must be in 1..1024, got {AttentionKeyTile}");
-        Require(SharedMemoryBytes > 0 && SharedMemoryBytes >= 16L * MatMulTileK * ((long)MatMulGroupX + MatMulGroupY), nameof(SharedMemoryBytes),
+        Require(AttentionKeyTile >= 8 && AttentionKeyTile <= 1024 && AttentionKeyTile % AttentionKernels.KeysPerThread == 0, nameof(AttentionKeyTile),
+            $"AttentionKeyTile must be a multiple of {AttentionKernels.KeysPerThread} in 8..1024, got {AttentionKeyTile}");
+        Require(SharedMemoryBytes > 0 && SharedMemoryBytes >= sizeof(float) * (long)MatMulKernels.TiledSharedFloats(MatMulTileK, MatMulGroupX, MatMulGroupY), nameof(SharedMemoryBytes),
             $"SharedMemoryBytes {SharedMemoryBytes} cannot hold the matmul tiles");
     }
 
