@@ -41,7 +41,8 @@ on_exit() {
     echo "provide-ptxas.sh: FAILED with exit code $rc" >&2
     [[ "$MODE" == env ]] && echo "echo 'provide-ptxas.sh failed; ptxas environment NOT set' >&2; return $rc 2>/dev/null || exit $rc" >&3
   fi
-  [[ -n "${WORK:-}" && -d "${WORK:-}" ]] && rm -rf "$WORK"
+  # An if, not `[[ … ]] && rm`: a false test as the handler's last command would turn a successful exit into 1 under set -e.
+  if [[ -n "${WORK:-}" && -d "${WORK:-}" ]]; then rm -rf "$WORK"; fi
 }
 trap on_exit EXIT
 log() { echo "[provide-ptxas] $*" >&2; }
