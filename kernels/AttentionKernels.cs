@@ -7,10 +7,12 @@ namespace GpuAttention.Kernels;
 /// <summary>The fused attention kernel's tiling: a launch choice, not part of the problem.</summary>
 public struct AttentionTiles
 {
-    /// <summary>Query rows per group (Br).</summary>
+    /// <summary>Query rows per group (Br), a power of two.</summary>
     public int RowTile;
     /// <summary>Keys per streamed tile (Bc), a multiple of <see cref="AttentionKernels.KeysPerThread"/>.</summary>
     public int KeyTile;
+    /// <summary>log2 of the threads that share a query row (group size / RowTile, a power of two).</summary>
+    public int ThreadsPerRowLog2;
 }
 
 /// <summary>Fused scaled-dot-product attention, flash-attention style.</summary>
@@ -25,16 +27,24 @@ public static class AttentionKernels
     /// <summary>Scores one thread computes per pass: a query row against this many consecutive keys, so each query element read is used this often.</summary>
     public const int KeysPerThread = 4;
 
-    /// <summary>Floats of dynamic shared memory the kernel needs for a tiling and group size.</summary>
-    public static int SharedFloats(int rowTile, int keyTile, int headDim, int groupSize) =>
-        rowTile * headDim + keyTile * (headDim + 1) + rowTile * (keyTile + 1) + 2 * groupSize;
+    /// <summary>
+    /// Floats of one staged value row: each of the T threads of a query row reads its <paramref name="capacity"/> columns
+    /// (c = i·T + lane) from a block of its own, padded by one float so that the T blocks start on different banks.
+    /// </summary>
+    public static int ValueRowFloats(int threadsPerRow, int capacity) => threadsPerRow * (capacity + 1);
+
+    /// <summary>Floats of dynamic shared memory the kernel needs for a tiling, group size and accumulator capacity.</summary>
+    public static int SharedFloats(int rowTile, int keyTile, int headDim, int groupSize, int capacity) =>
+        rowTile * headDim + keyTile * Math.Max(headDim + 1, ValueRowFloats(groupSize / rowTile, capacity))
+        + rowTile * (keyTile + 1) + 2 * groupSize;
 
     /// <summary>
     /// O = softmax(scale·Q·Kᵀ + mask)·V without materialising the Lq×Lk scores.
     /// Launch: grid (⌈Lq/RowTile⌉, batch·heads), one dimension of G threads with G a multiple of RowTile,
     /// dynamic shared memory <see cref="SharedFloats"/>; <typeparamref name="TAccumulator"/> holds at least
     /// ⌈d / (G / RowTile)⌉ columns. A group keeps its RowTile scaled query rows in shared memory and streams KeyTile keys
-    /// at a time (K, then V, through one padded buffer). Per tile every thread computes <see cref="KeysPerThread"/> scores
+    /// at a time (K, then V, through one buffer: K rows padded by a float, V rows laid out per thread, see
+    /// <see cref="ValueRowFloats"/>, so that a thread's P·V reads are at constant offsets, zero past d). Per tile every thread computes <see cref="KeysPerThread"/> scores
     /// of one row at a time; the G / RowTile threads that share a row then fold its max and sum together (each over a
     /// stride of the keys, combined through shared memory — no warp shuffles, so the same code runs on OpenCL), keep the
     /// running max and sum in registers, rescale their slice of the output row and add P·V into it, in registers.
@@ -46,19 +56,22 @@ public static class AttentionKernels
         where TAccumulator : struct, IRowAccumulator
     {
         int thread = Group.IdxX, threads = Group.DimX;
-        int rowTile = tiles.RowTile, keyTile = tiles.KeyTile, d = p.HeadDim;
+        int rowTile = tiles.RowTile, keyTile = tiles.KeyTile, d = p.HeadDim, rowThreadsLog2 = tiles.ThreadsPerRowLog2;
+        int capacity = default(TAccumulator).Capacity;
         int headIndex = Grid.IdxY, head = headIndex % p.Heads, batch = headIndex / p.Heads;
         int qBegin = Grid.IdxX * rowTile;
         int qEnd = XMath.Min(qBegin + rowTile, p.Lq);
         long qBase = (long)headIndex * p.Lq * d, kvBase = (long)headIndex * p.KeyCapacity * d;
-        // One float of padding per row keeps threads that walk different rows on different banks.
+        // One float of padding per key row keeps threads that walk different rows on different banks.
         int kvStride = d + 1, scoreStride = keyTile + 1;
+        int threadsPerRow = 1 << rowThreadsLog2, valueStride = ValueRowFloats(threadsPerRow, capacity);
+        int tileFloats = keyTile * XMath.Max(kvStride, valueStride);
 
         var shared = SharedMemory.GetDynamic<float>();
         var queries = shared.SubView(0, rowTile * d);
-        var keysOrValues = shared.SubView(rowTile * d, keyTile * kvStride);
-        var scores = shared.SubView(rowTile * d + keyTile * kvStride, rowTile * scoreStride);
-        var partials = shared.SubView(rowTile * d + keyTile * kvStride + rowTile * scoreStride, 2 * threads);
+        var keysOrValues = shared.SubView(rowTile * d, tileFloats);
+        var scores = shared.SubView(rowTile * d + tileFloats, rowTile * scoreStride);
+        var partials = shared.SubView(rowTile * d + tileFloats + rowTile * scoreStride, 2 * threads);
 
         for (int e = thread; e < rowTile * d; e += threads)
         {
@@ -67,8 +80,7 @@ public static class AttentionKernels
         }
 
         // This thread's row and its place among the row's threads: it owns output columns lane, lane + T, … (T threads per row).
-        int threadsPerRow = threads / rowTile;
-        int myRow = thread / threadsPerRow, lane = thread % threadsPerRow;
+        int myRow = thread >> rowThreadsLog2, lane = thread & (threadsPerRow - 1);
         int columns = (d - lane + threadsPerRow - 1) / threadsPerRow;
         var accumulator = default(TAccumulator);
         float runningMax = float.NegativeInfinity, runningSum = 0f;
@@ -102,7 +114,7 @@ public static class AttentionKernels
                 tileSum += weight;
             }
             partials[threads + thread] = tileSum;
-            LoadKeyTile(v, keysOrValues, kvBase, k0, keyTile, d, p.Lk, thread, threads);
+            LoadValueTile(v, keysOrValues, kvBase, k0, keyTile, d, p.Lk, thread, threads, rowThreadsLog2, capacity);
             Group.Barrier();
             tileSum = 0f;
             for (int l = 0; l < threadsPerRow; l++)
@@ -111,8 +123,10 @@ public static class AttentionKernels
             runningSum = runningSum * rescale + tileSum;
 
             accumulator.Scale(rescale);
+            var myValues = keysOrValues.SubView(lane * (capacity + 1));
+            var myWeights = scores.SubView(myRow * scoreStride);
             for (int jj = 0; jj < keyTile; jj++)
-                accumulator.AddScaled(scores[myRow * scoreStride + jj], keysOrValues, jj * kvStride + lane, threadsPerRow, columns);
+                accumulator.AddScaled(myWeights[jj], myValues.SubView(jj * valueStride));
             Group.Barrier();
         }
 
@@ -138,14 +152,16 @@ public static class AttentionKernels
             int r = e / groups, jj = e % groups * KeysPerThread;
             int i = qBegin + r;
             float dot0 = 0f, dot1 = 0f, dot2 = 0f, dot3 = 0f;
-            int queryRow = r * d, keyRow = jj * kvStride;
-            for (int c = 0; c < d; c++)
+            // The positions advance as loop variables: ILGPU's O2 code placement moves values computed before a loop to
+            // their uses inside it, so positions derived from e (a division) would be recomputed for every element.
+            int queryAt = r * d, keyAt = jj * kvStride;
+            for (int c = 0; c < d; c++, queryAt++, keyAt++)
             {
-                float x = queries[queryRow + c];
-                dot0 += x * keys[keyRow + c];
-                dot1 += x * keys[keyRow + kvStride + c];
-                dot2 += x * keys[keyRow + 2 * kvStride + c];
-                dot3 += x * keys[keyRow + 3 * kvStride + c];
+                float x = queries[queryAt];
+                dot0 += x * keys[keyAt];
+                dot1 += x * keys[keyAt + kvStride];
+                dot2 += x * keys[keyAt + 2 * kvStride];
+                dot3 += x * keys[keyAt + 3 * kvStride];
             }
             int target = r * scoreStride + jj;
             scores[target] = Masked(dot0, mask, p, batch, head, i, k0 + jj);
@@ -159,13 +175,55 @@ public static class AttentionKernels
     private static float Masked(float dot, MaskViews mask, AttentionProblem p, int batch, int head, int i, int j) =>
         i < p.Lq && j < p.Lk ? mask.Apply(dot, batch, head, i, j, p.Lq, p.Lk) : float.NegativeInfinity;
 
+    /// <summary>
+    /// Stages keys k0 … k0 + KeyTile − 1 into rows of d + 1 floats, zero past Lk. Element e = jj·d + c of the tile is
+    /// thread e mod G's; every position advances as a loop variable (one division starts them): values computed before
+    /// the loop would be moved into it by ILGPU's O2 code placement, 64-bit products included.
+    /// </summary>
     private static void LoadKeyTile(ArrayView<float> source, ArrayView<float> tile, long kvBase, int k0, int keyTile,
         int d, int lk, int thread, int threads)
     {
-        for (int e = thread; e < keyTile * d; e += threads)
+        int jj = thread / d, c = thread - jj * d;
+        int at = thread + jj;
+        for (long from = kvBase + (long)k0 * d + thread; jj < keyTile; from += threads)
         {
-            int jj = e / d, c = e % d;
-            tile[jj * (d + 1) + c] = k0 + jj < lk ? source[kvBase + (long)(k0 + jj) * d + c] : 0f;
+            tile[at] = k0 + jj < lk ? source[from] : 0f;
+            at += threads;
+            c += threads;
+            while (c >= d)
+            {
+                c -= d;
+                jj++;
+                at++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stages values k0 … k0 + KeyTile − 1 for the P·V product: column c (c &lt; T·capacity, zero past d or Lk) of row jj
+    /// goes to jj·<see cref="ValueRowFloats"/> + (c mod T)·(capacity + 1) + c / T, so that the thread owning column c
+    /// (lane c mod T) finds its columns side by side. Global reads stay contiguous across threads. G and T·capacity are
+    /// multiples of T, so a thread's c mod T never changes; positions advance as loop variables, as in
+    /// <see cref="LoadKeyTile"/>.
+    /// </summary>
+    private static void LoadValueTile(ArrayView<float> source, ArrayView<float> tile, long kvBase, int k0, int keyTile,
+        int d, int lk, int thread, int threads, int threadsPerRowLog2, int capacity)
+    {
+        int threadsPerRow = 1 << threadsPerRowLog2;
+        int width = threadsPerRow * capacity, rowFloats = ValueRowFloats(threadsPerRow, capacity);
+        int jj = thread / width, c = thread - jj * width;
+        int rowAt = jj * rowFloats + (c & (threadsPerRow - 1)) * (capacity + 1);
+        for (long rowFrom = kvBase + (long)(k0 + jj) * d; jj < keyTile;)
+        {
+            tile[rowAt + (c >> threadsPerRowLog2)] = c < d && k0 + jj < lk ? source[rowFrom + c] : 0f;
+            c += threads;
+            while (c >= width)
+            {
+                c -= width;
+                jj++;
+                rowAt += rowFloats;
+                rowFrom += d;
+            }
         }
     }
 }

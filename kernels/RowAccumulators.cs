@@ -17,8 +17,11 @@ public interface IRowAccumulator
     /// <summary>Every column times <paramref name="factor"/>.</summary>
     void Scale(float factor);
 
-    /// <summary>Column i += <paramref name="weight"/>·values[offset + i·stride] for the first <paramref name="count"/> columns.</summary>
-    void AddScaled(float weight, ArrayView<float> values, int offset, int stride, int count);
+    /// <summary>
+    /// Column i += <paramref name="weight"/>·values[i] for every column: constant offsets, which ptxas folds into the loads,
+    /// and no test per column (the values past the row's end are staged as zeros).
+    /// </summary>
+    void AddScaled(float weight, ArrayView<float> values);
 
     /// <summary>target[offset + i·stride] = column i · <paramref name="factor"/> for the first <paramref name="count"/> columns.</summary>
     void Store(ArrayView<float> target, long offset, int stride, int count, float factor);
@@ -46,16 +49,16 @@ public struct Columns8 : IRowAccumulator
     }
 
     /// <inheritdoc />
-    public void AddScaled(float weight, ArrayView<float> values, int offset, int stride, int count)
+    public void AddScaled(float weight, ArrayView<float> values)
     {
-        if (count > 0) c0 += weight * values[offset];
-        if (count > 1) c1 += weight * values[offset + stride];
-        if (count > 2) c2 += weight * values[offset + 2 * stride];
-        if (count > 3) c3 += weight * values[offset + 3 * stride];
-        if (count > 4) c4 += weight * values[offset + 4 * stride];
-        if (count > 5) c5 += weight * values[offset + 5 * stride];
-        if (count > 6) c6 += weight * values[offset + 6 * stride];
-        if (count > 7) c7 += weight * values[offset + 7 * stride];
+        c0 += weight * values[0];
+        c1 += weight * values[1];
+        c2 += weight * values[2];
+        c3 += weight * values[3];
+        c4 += weight * values[4];
+        c5 += weight * values[5];
+        c6 += weight * values[6];
+        c7 += weight * values[7];
     }
 
     /// <inheritdoc />
@@ -91,12 +94,10 @@ public struct Pair<TLow> : IRowAccumulator where TLow : struct, IRowAccumulator
     }
 
     /// <inheritdoc />
-    public void AddScaled(float weight, ArrayView<float> values, int offset, int stride, int count)
+    public void AddScaled(float weight, ArrayView<float> values)
     {
-        int half = low.Capacity;
-        low.AddScaled(weight, values, offset, stride, count);
-        if (count > half)
-            high.AddScaled(weight, values, offset + half * stride, stride, count - half);
+        low.AddScaled(weight, values);
+        high.AddScaled(weight, values.SubView(low.Capacity));
     }
 
     /// <inheritdoc />

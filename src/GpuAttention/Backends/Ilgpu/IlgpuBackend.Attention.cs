@@ -1,3 +1,4 @@
+using System.Numerics;
 using GpuAttention.Kernels;
 using GpuAttention.Ops;
 using GpuAttention.Problems;
@@ -25,9 +26,13 @@ internal sealed partial class IlgpuBackend
             new Index2D((p.Lq + tiling.RowTile - 1) / tiling.RowTile, p.BatchHeads),
             new Index2D(profile.AttentionGroupSize, 1),
             SharedMemoryConfig.RequestDynamic<float>(tiling.SharedFloats));
-        int columnsPerThread = (p.HeadDim + profile.AttentionGroupSize / tiling.RowTile - 1) / (profile.AttentionGroupSize / tiling.RowTile);
-        Kernels.FlashAttention(columnsPerThread)(config, Floats(q), Floats(k), Floats(v), Floats(output), FloatsOrEmpty(logSumExp), View(mask, lengths), p,
-            new AttentionTiles { RowTile = tiling.RowTile, KeyTile = tiling.KeyTile });
+        Kernels.FlashAttention(tiling.Capacity)(config, Floats(q), Floats(k), Floats(v), Floats(output), FloatsOrEmpty(logSumExp), View(mask, lengths), p,
+            new AttentionTiles
+            {
+                RowTile = tiling.RowTile,
+                KeyTile = tiling.KeyTile,
+                ThreadsPerRowLog2 = BitOperations.Log2((uint)(profile.AttentionGroupSize / tiling.RowTile)),
+            });
     }
 }
 
@@ -35,9 +40,10 @@ internal sealed partial class IlgpuBackend
 /// Tile sizes of the fused attention kernel for one head dimension and launch profile: the most query rows per
 /// group (≤ 64) whose output slice fits each thread's <see cref="AttentionKernels.MaxAccumulators"/> registers,
 /// then the profile's key tile (a multiple of <see cref="AttentionKernels.KeysPerThread"/>), both halved until the shared
-/// memory fits the profile's budget.
+/// memory fits the profile's budget. <see cref="Capacity"/> is the register accumulator's width (8, 16 or 32 columns) that
+/// holds a thread's slice.
 /// </summary>
-internal sealed record AttentionTiling(int RowTile, int KeyTile, int SharedFloats)
+internal sealed record AttentionTiling(int RowTile, int KeyTile, int Capacity, int SharedFloats)
 {
     public static AttentionTiling? Choose(int headDim, LaunchProfile profile)
     {
@@ -49,16 +55,20 @@ internal sealed record AttentionTiling(int RowTile, int KeyTile, int SharedFloat
             return null;
         int keyTile = profile.AttentionKeyTile;
         int budget = profile.SharedMemoryBytes / sizeof(float);
-        while (AttentionKernels.SharedFloats(rowTile, keyTile, headDim, threads) > budget && (keyTile > 8 || rowTile > 1))
+        int Shared() => AttentionKernels.SharedFloats(rowTile, keyTile, headDim, threads, AccumulatorFor(PerThreadColumns(headDim, threads / rowTile)));
+        while (Shared() > budget && (keyTile > 8 || rowTile > 1))
         {
             if (keyTile > 8)
                 keyTile /= 2;
             else
                 rowTile /= 2;
         }
-        int shared = AttentionKernels.SharedFloats(rowTile, keyTile, headDim, threads);
-        return shared <= budget ? new AttentionTiling(rowTile, keyTile, shared) : null;
+        int shared = Shared();
+        return shared <= budget ? new AttentionTiling(rowTile, keyTile, AccumulatorFor(PerThreadColumns(headDim, threads / rowTile)), shared) : null;
     }
 
     private static int PerThreadColumns(int headDim, int threadsPerRow) => (headDim + threadsPerRow - 1) / threadsPerRow;
+
+    /// <summary>The narrowest compiled accumulator (8, 16 or 32 columns) holding <paramref name="columns"/>.</summary>
+    private static int AccumulatorFor(int columns) => columns <= 8 ? 8 : columns <= 16 ? 16 : 32;
 }

@@ -60,9 +60,15 @@ internal sealed class KernelLibrary
         matMulTiled[(groupX, groupY, depth)].Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int> MaskedSoftmax => maskedSoftmax.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int> LayerNorm => layerNorm.Value;
-    /// <summary>The fused attention kernel whose register accumulator holds at least <paramref name="columns"/> columns (≤ 32).</summary>
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles> FlashAttention(int columns) =>
-        columns <= 8 ? flashAttention8.Value : columns <= 16 ? flashAttention16.Value : flashAttention32.Value;
+    /// <summary>The fused attention kernel whose register accumulator holds <paramref name="capacity"/> columns (8, 16 or 32).</summary>
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles> FlashAttention(int capacity) =>
+        capacity switch
+        {
+            8 => flashAttention8.Value,
+            16 => flashAttention16.Value,
+            32 => flashAttention32.Value,
+            _ => throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "compiled accumulator capacities are 8, 16 and 32"),
+        };
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> Add => add.Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float, int> ScaleActivate => scaleActivate.Value;
     public Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> EmbeddingGather => embeddingGather.Value;
