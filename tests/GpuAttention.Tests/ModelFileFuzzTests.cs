@@ -3,7 +3,6 @@ using System.Text;
 using GpuAttention.Model;
 using GpuAttention.Runtime;
 using GpuAttention.Weights;
-using Xunit.Abstractions;
 using Xunit.Sdk;
 
 namespace GpuAttention.Tests;

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using GpuAttention.Model;
 using GpuAttention.Runtime;
-using Xunit.Abstractions;
 
 namespace GpuAttention.Tests;
 

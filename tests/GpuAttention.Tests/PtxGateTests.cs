@@ -2,7 +2,6 @@ using System.Reflection;
 using System.Text;
 using GpuAttention.Backends.Ilgpu;
 using GpuAttention.Kernels;
-using Xunit.Abstractions;
 
 namespace GpuAttention.Tests;
 
