@@ -93,3 +93,12 @@ public class AttentionBenchmarks : CaseBenchmarks
     [ParamsSource(nameof(Cases))]
     public override BenchCase Case { get; set; } = null!;
 }
+
+[Config(typeof(CaseConfig))]
+public class EncoderLayerBenchmarks : CaseBenchmarks
+{
+    public static IEnumerable<BenchCase> Cases => Catalog.EncoderLayer(DeviceProvider.SmallSizes);
+
+    [ParamsSource(nameof(Cases))]
+    public override BenchCase Case { get; set; } = null!;
+}

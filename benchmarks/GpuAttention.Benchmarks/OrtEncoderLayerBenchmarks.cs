@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using GpuAttention.Cases;
 using GpuAttention.Model;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
@@ -21,7 +22,7 @@ public class OrtEncoderLayerBenchmarks : OrtComparison
     public void Setup()
     {
         var (d, heads, ff, length) = (Workload.DModel, Workload.Heads, Workload.DFeedForward, Workload.Size);
-        var tensors = ModelBenchmarks.RandomEncoderLayer(d, ff);
+        var tensors = EncoderLayerCase.RandomWeights(d, ff);
         var config = new TransformerConfig { DModel = d, Heads = heads, DFeedForward = ff, SourceVocabulary = 1, TargetVocabulary = 3 };
         encoderLayer = Own(EncoderLayer.Load(new WeightSource(Device, tensors, "random"), "", config));
         float[] hx = RandomData.Uniform(length * d, 1), hy = new float[length * d];

@@ -1,3 +1,4 @@
+using GpuAttention.Weights;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
 using GpuAttention.Runtime;
@@ -38,8 +39,16 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
         var k = device.Upload(RandomData.Uniform(count, 2), shape);
         var v = device.Upload(RandomData.Uniform(count, 3), shape);
         var o = device.Allocate(shape);
-        return new PreparedCase(device, () => Run(q, k, v, o), q, k, v, o);
+        return new PreparedCase(device, () => Run(q, k, v, o),
+            () => new Dictionary<string, HostTensor>
+            {
+                ["q"] = PreparedCase.Host(q), ["k"] = PreparedCase.Host(k), ["v"] = PreparedCase.Host(v), ["output"] = PreparedCase.Host(o),
+            },
+            q, k, v, o);
     }
+
+    /// <inheritdoc />
+    public override object Problem => new { op = "attention", batch, heads, length, headDim, causal, fused };
 
     private void Run(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o)
     {

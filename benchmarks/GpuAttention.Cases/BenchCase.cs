@@ -1,3 +1,4 @@
+using GpuAttention.Weights;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Cases;
@@ -94,6 +95,13 @@ public abstract class BenchCase(string family, string variant, string shape, dou
     /// <summary>Allocates and uploads the full-size operands; the result's <see cref="PreparedCase.Run"/> is one synchronised call.</summary>
     public abstract PreparedCase Prepare(ComputeDevice device);
 
+    /// <summary>
+    /// The problem as another framework needs it to run the same computation: <c>op</c> and its sizes and options, named as
+    /// <see cref="PreparedCase.Download"/> names the tensors (<c>gpuattention bench --save</c> writes both; tools/gpu/torch_compare.py
+    /// reads them).
+    /// </summary>
+    public abstract object Problem { get; }
+
     /// <summary>The throughput of one call that took <paramref name="seconds"/>, e.g. <c>373.11 GFLOP/s</c>.</summary>
     public string Rate(double seconds) => Throughput.Format(Work, Unit, seconds);
 
@@ -120,8 +128,12 @@ public abstract class BenchCase(string family, string variant, string shape, dou
     }
 }
 
-/// <summary>A case's full-size operands and its timed call; disposing frees the operands.</summary>
-public sealed class PreparedCase(ComputeDevice device, Action call, params IDisposable[] owned) : IDisposable
+/// <summary>
+/// A case's full-size operands and its timed call; disposing frees what it owns. <see cref="Download"/> copies the operands
+/// and the last call's output (named <c>output</c>) to the host, by the names of <see cref="BenchCase.Problem"/>.
+/// </summary>
+public sealed class PreparedCase(ComputeDevice device, Action call, Func<IReadOnlyDictionary<string, HostTensor>> download,
+    params IDisposable[] owned) : IDisposable
 {
     /// <summary>One call of the op, synchronised so the time covers its kernels.</summary>
     public void Run()
@@ -129,6 +141,12 @@ public sealed class PreparedCase(ComputeDevice device, Action call, params IDisp
         call();
         device.Synchronize();
     }
+
+    /// <summary>The operands and the last call's output, on the host.</summary>
+    public IReadOnlyDictionary<string, HostTensor> Download() => download();
+
+    /// <summary>A device tensor's shape and values, on the host.</summary>
+    public static HostTensor Host(DeviceTensor tensor) => new([.. tensor.Shape], tensor.ToArray());
 
     /// <inheritdoc />
     public void Dispose()

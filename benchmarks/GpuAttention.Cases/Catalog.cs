@@ -16,7 +16,7 @@ public static class Catalog
 
     /// <summary>Every family's cases.</summary>
     public static IEnumerable<BenchCase> All(ComputeDevice device, bool small) =>
-        MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small));
+        MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small)).Concat(EncoderLayer(small));
 
     /// <summary>Square products and one Linear layer, for each algorithm the device has.</summary>
     public static IEnumerable<MatMulCase> MatMul(ComputeDevice device, bool small)
@@ -56,6 +56,12 @@ public static class Catalog
         foreach (int headDim in new[] { 64, 128 })
         foreach (int length in small ? [64, 128, 256] : new[] { 128, 256, 512, 1024, 2048, 4096 })
             yield return new AttentionCase(batch, heads, length, headDim, causal, fused);
+    }
+
+    /// <summary>The encoder layer of the ONNX Runtime comparison: the paper's base sizes at 256 tokens (small: d 64, 32 tokens).</summary>
+    public static IEnumerable<EncoderLayerCase> EncoderLayer(bool small)
+    {
+        yield return small ? new EncoderLayerCase(64, 4, 256, 32) : new EncoderLayerCase(512, 8, 2048, 256);
     }
 
     private static (int Batch, int Heads) BatchHeads(bool small) => small ? (1, 2) : (2, 8);

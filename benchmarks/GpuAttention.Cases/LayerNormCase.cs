@@ -1,3 +1,4 @@
+using GpuAttention.Weights;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
 using GpuAttention.Runtime;
@@ -34,6 +35,19 @@ public sealed class LayerNormCase(int rows, int width, bool residual)
         var b = device.Upload(RandomData.Uniform(width, 4), width);
         var y = device.Allocate(rows, width);
         return new PreparedCase(device, () => LayerNorm.Apply(x, g, b, y, Epsilon, r),
+            () =>
+            {
+                var tensors = new Dictionary<string, HostTensor>
+                {
+                    ["x"] = PreparedCase.Host(x), ["weight"] = PreparedCase.Host(g), ["bias"] = PreparedCase.Host(b), ["output"] = PreparedCase.Host(y),
+                };
+                if (r is not null)
+                    tensors["residual"] = PreparedCase.Host(r);
+                return tensors;
+            },
             [x, g, b, y, .. r is null ? Array.Empty<IDisposable>() : [r]]);
     }
+
+    /// <inheritdoc />
+    public override object Problem => new { op = "layerNorm", rows, width, residual, epsilon = Epsilon };
 }

@@ -1,3 +1,4 @@
+using GpuAttention.Weights;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
 using GpuAttention.Runtime;
@@ -35,6 +36,16 @@ public sealed class MatMulCase(int m, int n, int k, bool linear, MatMulAlgorithm
         var bias = linear ? device.Upload(RandomData.Uniform(n, 3), n) : null;
         var c = device.Allocate(m, n);
         return new PreparedCase(device, () => MatMul.Multiply(a, b, c, transposeB: linear, bias: bias, algorithm: algorithm),
+            () =>
+            {
+                var tensors = new Dictionary<string, HostTensor> { ["a"] = PreparedCase.Host(a), ["b"] = PreparedCase.Host(b), ["output"] = PreparedCase.Host(c) };
+                if (bias is not null)
+                    tensors["bias"] = PreparedCase.Host(bias);
+                return tensors;
+            },
             [a, b, c, .. bias is null ? Array.Empty<IDisposable>() : [bias]]);
     }
+
+    /// <inheritdoc />
+    public override object Problem => new { op = "matmul", m, n, k, transposeB = linear, bias = linear };
 }

@@ -1,3 +1,4 @@
+using GpuAttention.Weights;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
 using GpuAttention.Runtime;
@@ -29,6 +30,10 @@ public sealed class SoftmaxCase(int batch, int heads, int length, bool causal)
     {
         var x = device.Upload(RandomData.Uniform(batch * heads * length * length, 1), batch, heads, length, length);
         var y = device.Allocate(batch, heads, length, length);
-        return new PreparedCase(device, () => Softmax.Apply(x, y, Mask, Scale), x, y);
+        return new PreparedCase(device, () => Softmax.Apply(x, y, Mask, Scale),
+            () => new Dictionary<string, HostTensor> { ["x"] = PreparedCase.Host(x), ["output"] = PreparedCase.Host(y) }, x, y);
     }
+
+    /// <inheritdoc />
+    public override object Problem => new { op = "softmax", batch, heads, length, causal, scale = Scale };
 }

@@ -158,6 +158,45 @@ public static class ReferenceOps
         return y;
     }
 
+    /// <summary>
+    /// A post-LN ReLU encoder layer over x [L, d] with PyTorch TransformerEncoderLayer's weights, by name, and no dropout:
+    /// h = LN1(x + SelfAttention(x)), y = LN2(h + W2·ReLU(W1·h + b1) + b2), composed from the ops above (each step's input
+    /// rounded to float, as the next op takes floats).
+    /// </summary>
+    public static double[] EncoderLayer(float[] x, IReadOnlyDictionary<string, float[]> weights, int length, int dModel, int heads,
+        int dFeedForward, double epsilon)
+    {
+        int headDim = dModel / heads;
+        static float[] Floats(double[] values) => Array.ConvertAll(values, v => (float)v);
+        double[] Linear(float[] input, string name, int outputs, int inputs, string activation = "none") =>
+            MatMul(input, weights[name + ".weight"], null, 1, length, outputs, inputs, transA: false, transB: true,
+                aBatched: false, bBatched: false, bias: weights[name + ".bias"], activation: activation);
+
+        double[] qkv = MatMul(x, weights["self_attn.in_proj_weight"], null, 1, length, 3 * dModel, dModel, transA: false, transB: true,
+            aBatched: false, bBatched: false, bias: weights["self_attn.in_proj_bias"]);
+        float[] Head(int part)
+        {
+            var split = new float[heads * length * headDim];
+            for (int h = 0; h < heads; h++)
+            for (int i = 0; i < length; i++)
+            for (int c = 0; c < headDim; c++)
+                split[(h * length + i) * headDim + c] = (float)qkv[i * 3 * dModel + part * dModel + h * headDim + c];
+            return split;
+        }
+        var (attended, _) = Attention(Head(0), Head(1), Head(2), 1, heads, length, length, headDim, new ReferenceMask(), 1 / Math.Sqrt(headDim));
+        var merged = new float[length * dModel];
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < length; i++)
+        for (int c = 0; c < headDim; c++)
+            merged[i * dModel + h * headDim + c] = (float)attended[(h * length + i) * headDim + c];
+
+        float[] afterAttention = Floats(LayerNorm(x, Floats(Linear(merged, "self_attn.out_proj", dModel, dModel)),
+            weights["norm1.weight"], weights["norm1.bias"], dModel, epsilon));
+        double[] inner = Linear(afterAttention, "linear1", dFeedForward, dModel, "relu");
+        double[] outer = Linear(Floats(inner), "linear2", dModel, dFeedForward);
+        return LayerNorm(afterAttention, Floats(outer), weights["norm2.weight"], weights["norm2.bias"], dModel, epsilon);
+    }
+
     /// <summary>PE(pos, 2i) = sin(pos/10000^(2i/d)), PE(pos, 2i+1) = cos(pos/10000^(2i/d)).</summary>
     public static double PositionalEncoding(int position, int column, int width)
     {

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using GpuAttention.Cli;
+using GpuAttention.Weights;
 
 namespace GpuAttention.Tests;
 
@@ -25,6 +27,8 @@ public sealed class CliTests : IDisposable
         { ["generate", "--model", "/nonexistent/model", "123"], 2, "--model: no directory" },
         { ["devices", "--device", "bogus"], 2, "--device='bogus' names no device kind" },
         { ["bench", "--seconds", "x"], 2, "x" },
+        { ["bench", "--device", "cpu", "--with-tensors"], 2, "--with-tensors writes into the --save folder" },
+        { ["bench", "--device", "cpu", "--filter", "no-such-case"], 2, "No case matches --filter 'no-such-case'" },
         { ["frobnicate"], 2, "frobnicate" },
     };
 
@@ -66,6 +70,41 @@ public sealed class CliTests : IDisposable
         error = new StringWriter();
         Assert.Equal(0, CommandLine.Run(["generate", "--model", Sample, "--device", "cpu", "123"], error));
         Assert.Equal("", error.ToString());
+    }
+
+    /// <summary>
+    /// What tools/gpu/torch_compare.py reads: results.json names the case, its problem and its tensor file, and the file's
+    /// output is the product of its operands (recomputed here in double precision).
+    /// </summary>
+    [Fact]
+    public void BenchSavesResultsAndTheTensorsOfEachCase()
+    {
+        var error = new StringWriter();
+        int code = CommandLine.Run(["bench", "--device", "cpu", "--seconds", "0.01", "--filter", "matmul 256x256x256", "--save", folder, "--with-tensors"], error);
+        Assert.True(code == 0, error.ToString());
+
+        using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "results.json")));
+        var entry = Assert.Single(results.RootElement.GetProperty("cases").EnumerateArray());
+        Assert.Equal("matmul matmul 256x256x256", entry.GetProperty("name").GetString());
+        Assert.True(entry.GetProperty("passed").GetBoolean());
+        Assert.True(entry.GetProperty("ms").GetDouble() > 0);
+        var problem = entry.GetProperty("problem");
+        Assert.Equal("matmul", problem.GetProperty("op").GetString());
+        Assert.Equal(256, problem.GetProperty("k").GetInt32());
+        Assert.False(problem.GetProperty("transposeB").GetBoolean());
+
+        var tensors = SafeTensors.Read(Path.Combine(folder, entry.GetProperty("tensors").GetString()!));
+        Assert.Equal(["a", "b", "output"], tensors.Keys.Order());
+        var (a, b, c) = (tensors["a"].Data, tensors["b"].Data, tensors["output"].Data);
+        const int n = 256;
+        for (int i = 0; i < n; i += 37)
+        for (int j = 0; j < n; j += 41)
+        {
+            double want = 0;
+            for (int p = 0; p < n; p++)
+                want += (double)a[i * n + p] * b[p * n + j];
+            Assert.True(Math.Abs(c[i * n + j] - want) <= 1e-4 + 1e-4 * Math.Abs(want), $"output[{i}, {j}] = {c[i * n + j]}, want {want}");
+        }
     }
 
     private static void AssertOneLine(string[] args, int exitCode, string fragment)
