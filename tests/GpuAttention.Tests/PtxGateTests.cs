@@ -19,7 +19,7 @@ public sealed class PtxGateTests(ITestOutputHelper output)
     /// at the largest GPU launch (<see cref="LaunchProfile.Gpu"/>; auto-grouped kernels are counted at 256 threads), and its budget.
     /// </summary>
     public sealed record GatedKernel(string Name, MethodInfo Method, bool ExplicitlyGrouped, int Threads, int DynamicSharedBytes,
-        int RegisterBudget, bool RegistersOnly, string Why);
+        int RegisterBudget, bool RegistersOnly, string Why, string[]? RequiredInstructions = null);
 
     private const string Streaming = "memory-bound, one element per thread: ≤ 32 registers keeps all 2048 threads of an SM resident";
 
@@ -53,6 +53,12 @@ public sealed class PtxGateTests(ITestOutputHelper output)
                 typeof(AttentionKernels).GetMethod(nameof(AttentionKernels.FlashForward))!.MakeGenericMethod(accumulator), true,
                 gpu.AttentionGroupSize, attentionShared, 96, true,
                 $"each thread accumulates up to {columns} columns of a query row in registers: ≤ 96 registers keeps 5 groups of 128 threads (31 %) per SM, about what its shared memory allows"));
+        foreach (var (format, type, instruction) in new[] { ("Bf16Mma", typeof(Bf16Mma), "HMMA.16816.F32.BF16"), ("F16Mma", typeof(F16Mma), "HMMA.16816.F32") })
+            kernels.Add(new($"MmaKernels.TileProducts<{format}>",
+                typeof(MmaKernels).GetMethod(nameof(MmaKernels.TileProducts))!.MakeGenericMethod(type), true, 128, 0, 40, true,
+                "the primitive's check kernel, one m16n8k16 product per warp with its fragments in registers (no shared memory on CUDA): " +
+                "its SASS must hold the tensor-core instruction and no local memory; ≤ 40 registers (32 now) leaves room without mattering to occupancy",
+                [instruction]));
         foreach (string name in new[]
         {
             nameof(ElementwiseKernels.Add), nameof(ElementwiseKernels.ScaleActivate), nameof(ElementwiseKernels.EmbeddingGather),
@@ -102,6 +108,8 @@ public sealed class PtxGateTests(ITestOutputHelper output)
             Assert.True(assembled.StackBytes == 0, $"{name} has a {assembled.StackBytes}-byte stack frame on {architecture}: its accumulators are in local memory");
         Assert.True(assembled.Registers <= kernel.RegisterBudget,
             $"{name} uses {assembled.Registers} registers on {architecture}, over its budget of {kernel.RegisterBudget}: {kernel.Why}");
+        foreach (string instruction in kernel.RequiredInstructions ?? [])
+            Assert.True(assembled.Sass.Contains(instruction, StringComparison.Ordinal), $"{name} on {architecture}: no {instruction} in its SASS");
         int shared = assembled.StaticSharedBytes + kernel.DynamicSharedBytes;
         Assert.True(shared <= LaunchProfile.CudaSharedMemoryLimit,
             $"{name} needs {shared} bytes of shared memory on {architecture}, over CUDA's {LaunchProfile.CudaSharedMemoryLimit} without an opt-in");

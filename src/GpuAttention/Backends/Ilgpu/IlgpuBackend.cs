@@ -24,6 +24,9 @@ internal sealed partial class IlgpuBackend : Backend
 
     private readonly Context context;
     private readonly Accelerator accelerator;
+
+    /// <summary>The ILGPU accelerator, for tests that launch the primitives' check kernels directly.</summary>
+    internal Accelerator Accelerator => accelerator;
     private readonly Lazy<KernelLibrary> kernels;
     private readonly LaunchProfile profile;
     private bool disposed;
