@@ -31,4 +31,39 @@ public static class MmaKernels
         if (warp < tiles)
             accumulator.Store(accumulatorTile, 8, lane);
     }
+
+    /// <summary>Elements of a 16×16 tile per warp staged in shared memory at this row stride: 48 bytes keeps ldmatrix's rows 16-byte aligned and off the tile's own stride.</summary>
+    public const int StagedRowStride = 24;
+
+    /// <summary>
+    /// For each warp w (G / 32 per group): its 16×16 row-major tile of 16-bit elements at w·256 is staged in shared memory
+    /// (rows <see cref="StagedRowStride"/> apart), loaded with <see cref="WarpMatrix.LoadX4{TOrientation}"/> as its four
+    /// 8×8 quarters (rows 0–7 and 8–15 of columns 0–7, then of 8–15), and lane L's four registers written to
+    /// registers[w·128 + 4L + i]. Dynamic shared memory: G / 32 · (16 · <see cref="StagedRowStride"/> 16-bit elements, then
+    /// <see cref="WarpMatrix.ScratchIntsPerWarp"/> ints).
+    /// </summary>
+    public static void LoadMatrices<TOrientation>(ArrayView<ushort> tiles, ArrayView<uint> registers)
+        where TOrientation : struct, IMatrixOrientation
+    {
+        const int stagedTile = 16 * StagedRowStride;
+        int warps = Group.DimX / MmaLayout.WarpSize, warpInGroup = Group.IdxX / MmaLayout.WarpSize, lane = Group.IdxX & (MmaLayout.WarpSize - 1);
+        long warp = Grid.IdxX * warps + warpInGroup;
+        var shared = SharedMemory.GetDynamic<ushort>();
+        var scratch = SharedMemory.GetDynamic<byte>().SubView(warps * stagedTile * sizeof(ushort)).Cast<int>();
+        for (int e = lane; e < 256; e += MmaLayout.WarpSize)
+            shared[warpInGroup * stagedTile + (e >> 4) * StagedRowStride + (e & 15)] = tiles[warp * 256 + e];
+        Group.Barrier();
+        int matrix = lane >> 3, row = (lane & 7) + ((matrix & 1) << 3), column = (matrix >> 1) << 3;
+        var loaded = WarpMatrix.LoadX4<TOrientation>(shared, warpInGroup * stagedTile + row * StagedRowStride + column, scratch);
+        var target = registers.SubView(warp * 128 + lane * 4, 4);
+        target[0] = loaded.R0;
+        target[1] = loaded.R1;
+        target[2] = loaded.R2;
+        target[3] = loaded.R3;
+    }
+
+    /// <summary>packed[i] = the pair (values[2i], values[2i + 1]) rounded to 16 bits by <typeparamref name="TPacking"/>, the first in the low bits.</summary>
+    public static void PackPairs<TPacking>(Index1D i, ArrayView<float> values, ArrayView<uint> packed)
+        where TPacking : struct, IPairPacking =>
+        packed[i] = default(TPacking).Pack(values[2L * i], values[2L * i + 1]);
 }

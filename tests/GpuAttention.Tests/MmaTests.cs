@@ -130,4 +130,103 @@ public sealed class MmaTests
 
     private static double Value(ushort bits, bool bf16) =>
         bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (double)BitConverter.UInt16BitsToHalf(bits);
+
+    public static TheoryData<string, string> IlgpuDevicesAndOrientations()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (string name in TestDevices.Names.Where(n => n != "cpu"))
+        foreach (string orientation in new[] { "as stored", "transposed" })
+            data.Add(name, orientation);
+        return data;
+    }
+
+    /// <summary>
+    /// ldmatrix .x4 as the PTX ISA describes it: matrix i is the 16×16 tile's quarter i (rows 0–7 or 8–15 by i mod 2, columns
+    /// 0–7 or 8–15 by i / 2); lane L's register i holds its row L / 4, columns 2·(L mod 4) and + 1 — or with .trans, rows
+    /// 2·(L mod 4) and + 1 of column L / 4. Five tiles on groups of 64 threads, so a group holds two warps and the last warp
+    /// of the grid loads past nothing (the tiles are its own). Also: A's fragment loaded this way is MmaFragmentA's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(IlgpuDevicesAndOrientations))]
+    public void LoadMatricesHandOutTheIsaLayout(string deviceName, string orientation)
+    {
+        const int warps = 6, groupSize = 64;
+        bool transposed = orientation == "transposed";
+        var random = new Random(41);
+        ushort[] tiles = Enumerable.Range(0, warps * 256).Select(_ => (ushort)random.Next(0, 65536)).ToArray();
+
+        var accelerator = ((IlgpuBackend)TestDevices.Get(deviceName).Backend).Accelerator;
+        var kernel = transposed
+            ? accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<uint>>(MmaKernels.LoadMatrices<Transposed>)
+            : accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<uint>>(MmaKernels.LoadMatrices<AsStored>);
+        using var source = accelerator.Allocate1D(tiles);
+        using var registers = accelerator.Allocate1D<uint>(warps * 128);
+        int warpsPerGroup = groupSize / MmaLayout.WarpSize;
+        kernel(new KernelConfig(warps / warpsPerGroup, groupSize, SharedMemoryConfig.RequestDynamic<byte>(
+            warpsPerGroup * (16 * MmaKernels.StagedRowStride * sizeof(ushort) + WarpMatrix.ScratchIntsPerWarp * sizeof(int)))), source.View, registers.View);
+        uint[] got = registers.GetAsArray1D();
+
+        for (int w = 0; w < warps; w++)
+        for (int lane = 0; lane < 32; lane++)
+        for (int i = 0; i < 4; i++)
+        {
+            int rowBase = 8 * (i % 2), columnBase = 8 * (i / 2);
+            ushort Element(int row, int column) => tiles[w * 256 + (rowBase + row) * 16 + columnBase + column];
+            uint want = transposed
+                ? Element(2 * (lane % 4), lane / 4) | (uint)Element(2 * (lane % 4) + 1, lane / 4) << 16
+                : Element(lane / 4, 2 * (lane % 4)) | (uint)Element(lane / 4, 2 * (lane % 4) + 1) << 16;
+            Assert.True(want == got[w * 128 + lane * 4 + i], $"warp {w} lane {lane} register {i}: got {got[w * 128 + lane * 4 + i]:X8}, want {want:X8}");
+            if (!transposed)
+            {
+                var fragment = new[] { 0, 1, 2, 3 }.Select(r => MmaLayout.Pack(
+                    tiles[w * 256 + MmaLayout.ARow(lane, r) * 16 + MmaLayout.ACol(lane, r, 0)],
+                    tiles[w * 256 + MmaLayout.ARow(lane, r) * 16 + MmaLayout.ACol(lane, r, 1)])).ToArray();
+                Assert.Equal(fragment[i], got[w * 128 + lane * 4 + i]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pairs of floats rounded to nearest-even 16-bit values: against .NET's Half for f16 and a double-precision rounding to
+    /// 8 significant bits for bf16; halfway cases, subnormals, overflow to infinity and signed zeros included.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(IlgpuDevicesAndFormats))]
+    public void PackPairsRoundToNearestEven(string deviceName, string format)
+    {
+        bool bf16 = format == "bf16";
+        float[] special = bf16
+            ? [1f + 1f / 256, 1f + 3f / 256, -1f - 1f / 256, 3.0e38f, 3.4e38f, 1e-39f, -0f, 0f, float.PositiveInfinity, float.NegativeInfinity]
+            : [1f + 1f / 2048, 1f + 3f / 2048, -1f - 1f / 2048, 65504f, 65520f, 70000f, 3e-8f, 6e-5f, -0f, float.NegativeInfinity];
+        float[] values = [.. special, .. RandomData.Uniform(246, 43, 1000f)];
+
+        var accelerator = ((IlgpuBackend)TestDevices.Get(deviceName).Backend).Accelerator;
+        var kernel = bf16
+            ? accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>>(MmaKernels.PackPairs<Bf16Pair>)
+            : accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>>(MmaKernels.PackPairs<F16Pair>);
+        using var source = accelerator.Allocate1D(values);
+        using var packed = accelerator.Allocate1D<uint>(values.Length / 2);
+        kernel(values.Length / 2, source.View, packed.View);
+        uint[] got = packed.GetAsArray1D();
+
+        for (int i = 0; i < values.Length; i++)
+        {
+            ushort want = bf16 ? Bf16NearestEven(values[i]) : BitConverter.HalfToUInt16Bits((System.Half)values[i]);
+            ushort actual = MmaLayout.Unpack(got[i / 2], i % 2);
+            Assert.True(want == actual, $"{format}({values[i]:R}): got {actual:X4}, want {want:X4}");
+        }
+    }
+
+    /// <summary>bfloat16 bits of the nearest value with 8 significant bits (ties to even), from the exact double; infinity past the largest finite bf16.</summary>
+    private static ushort Bf16NearestEven(float value)
+    {
+        if (float.IsInfinity(value) || value == 0)
+            return (ushort)(BitConverter.SingleToUInt32Bits(value) >> 16);
+        double magnitude = Math.Abs((double)value);
+        int exponent = Math.Max(Math.ILogB(magnitude), -126);
+        double quantum = Math.ScaleB(1.0, exponent - 7);
+        double rounded = Math.Round(magnitude / quantum, MidpointRounding.ToEven) * quantum;
+        float result = rounded > 3.3895313892515355e38 ? float.PositiveInfinity : (float)rounded;
+        return (ushort)(BitConverter.SingleToUInt32Bits(value < 0 ? -result : result) >> 16);
+    }
 }

@@ -59,6 +59,17 @@ public sealed class PtxGateTests(ITestOutputHelper output)
                 "the primitive's check kernel, one m16n8k16 product per warp with its fragments in registers (no shared memory on CUDA): " +
                 "its SASS must hold the tensor-core instruction and no local memory; ≤ 40 registers (32 now) leaves room without mattering to occupancy",
                 [instruction]));
+        foreach (var (orientation, type, instruction) in new[] { ("AsStored", typeof(AsStored), "LDSM.16.M88.4"), ("Transposed", typeof(Transposed), "LDSM.16.MT88.4") })
+            kernels.Add(new($"MmaKernels.LoadMatrices<{orientation}>",
+                typeof(MmaKernels).GetMethod(nameof(MmaKernels.LoadMatrices))!.MakeGenericMethod(type), true, 128,
+                4 * (16 * MmaKernels.StagedRowStride * sizeof(ushort) + WarpMatrix.ScratchIntsPerWarp * sizeof(int)), 40, true,
+                "the ldmatrix primitive's check kernel: its SASS must hold the instruction; ≤ 40 registers leaves room without mattering to occupancy",
+                [instruction]));
+        foreach (var (packing, type) in new[] { ("Bf16Pair", typeof(Bf16Pair)), ("F16Pair", typeof(F16Pair)) })
+            kernels.Add(new($"MmaKernels.PackPairs<{packing}>",
+                typeof(MmaKernels).GetMethod(nameof(MmaKernels.PackPairs))!.MakeGenericMethod(type), false, 256, 0, 32, true,
+                "the pair-packing primitive's check kernel, one pair per thread: " + Streaming + "; its SASS must hold the packing conversion",
+                ["F2FP"]));
         foreach (string name in new[]
         {
             nameof(ElementwiseKernels.Add), nameof(ElementwiseKernels.ScaleActivate), nameof(ElementwiseKernels.EmbeddingGather),
