@@ -254,8 +254,8 @@ public static class MatMulKernels
         acc3.MultiplyAdd(a[aOffset + 3 * groupY], bv);
     }
 
-    /// <summary>Writes the epilogue of one finished dot product into C.</summary>
-    private static void Store(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int m, int n, float dot)
+    /// <summary>Writes the epilogue of one finished dot product into C (the half-precision GEMM shares it).</summary>
+    internal static void Store(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int m, int n, float dot)
     {
         long index = p.OffsetC(batch, m, n);
         float value = p.Alpha * dot;

@@ -67,8 +67,8 @@ public readonly struct Transposed : IMatrixOrientation
 /// </summary>
 public static class WarpMatrix
 {
-    /// <summary>Shared ints per warp the portable body needs; none on CUDA.</summary>
-    public const int ScratchIntsPerWarp = MmaLayout.WarpSize;
+    /// <summary>Shared ints per warp the portable body needs (the lanes' row addresses, then a slot per lane that pins its reads); none on CUDA.</summary>
+    public const int ScratchIntsPerWarp = 2 * MmaLayout.WarpSize;
 
     /// <summary>
     /// Lanes 8i … 8i + 7 name rows 0–7 of matrix i by <paramref name="rowStart"/>, the index of the row's first element in
@@ -97,6 +97,10 @@ public static class WarpMatrix
             R2 = Gather<TOrientation>(shared, rows, lane, 2),
             R3 = Gather<TOrientation>(shared, rows, lane, 3),
         };
+        // ILGPU 1.5.3's O2 code placement sinks loads to their first use, across a barrier: these reads would land after the
+        // next one, where the next call may already have overwritten the row addresses (seen on OpenCL). A store that needs
+        // every loaded value keeps the reads before it (a predicate barrier would too, but PoCL cannot build one here).
+        rows[ScratchIntsPerWarp / 2 + lane] = (int)(loaded.R0 ^ loaded.R1 ^ loaded.R2 ^ loaded.R3);
         // The row addresses are free again only when every lane has read them.
         Group.Barrier();
         return loaded;

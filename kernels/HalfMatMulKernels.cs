@@ -1,0 +1,194 @@
+using GpuAttention.Problems;
+using ILGPU;
+
+namespace GpuAttention.Kernels;
+
+/// <summary>
+/// How B is stored, as compile-time behaviour: how a K step of it is staged in shared memory, and how ldmatrix reads the
+/// fragments of two 8-column tiles from the staged tile.
+/// </summary>
+public interface IHalfGemmOperandB
+{
+    /// <summary>Stages op(B)[k0 … k0 + 31, n0 … n0 + 63] into <paramref name="tile"/>, zero outside K and N; coalesced along the stored rows.</summary>
+    void Stage(ArrayView<ushort> b, ArrayView<ushort> tile, MatMulProblem p, int batch, int k0, int n0, int thread);
+
+    /// <summary>B's fragments for k kk … kk + 15 of the staged step and columns n, n + 8 (n: a multiple of 16 within the block).</summary>
+    (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tileStart, int kk, int n, int lane, ArrayView<int> scratch);
+}
+
+/// <summary>B stored K×N (op(B) = B): staged k-major, read by ldmatrix .trans.</summary>
+public readonly struct KMajorB : IHalfGemmOperandB
+{
+    /// <summary>Halves per staged row: 64 columns and 8 of padding, so that ldmatrix's 8 rows fall on different banks (144 B apart).</summary>
+    public const int Stride = HalfMatMulKernels.BlockN + 8;
+
+    /// <inheritdoc />
+    public void Stage(ArrayView<ushort> b, ArrayView<ushort> tile, MatMulProblem p, int batch, int k0, int n0, int thread)
+    {
+        for (int e = thread; e < HalfMatMulKernels.BlockK * HalfMatMulKernels.BlockN; e += HalfMatMulKernels.Threads)
+        {
+            int kk = e / HalfMatMulKernels.BlockN, nn = e % HalfMatMulKernels.BlockN;
+            tile[kk * Stride + nn] = k0 + kk < p.K && n0 + nn < p.N ? b[p.OffsetB(batch, k0 + kk, n0 + nn)] : (ushort)0;
+        }
+    }
+
+    /// <inheritdoc />
+    public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tileStart, int kk, int n, int lane, ArrayView<int> scratch)
+    {
+        // Matrix i = lane / 8: k rows 0–7 or 8–15 by i mod 2, columns n … n + 7 or n + 8 … n + 15 by i / 2.
+        int matrix = lane >> 3, k = kk + (lane & 7) + ((matrix & 1) << 3), column = n + ((matrix >> 1) << 3);
+        return WarpMatrix.LoadX4<Transposed>(shared, tileStart + k * Stride + column, scratch).AsFragmentsB();
+    }
+}
+
+/// <summary>B stored N×K and used transposed (PyTorch's Linear weights): staged n-major, read by ldmatrix as stored.</summary>
+public readonly struct NMajorB : IHalfGemmOperandB
+{
+    /// <summary>Halves per staged row: 32 k and 8 of padding (80 B apart: ldmatrix's 8 rows on different banks).</summary>
+    public const int Stride = HalfMatMulKernels.BlockK + 8;
+
+    /// <inheritdoc />
+    public void Stage(ArrayView<ushort> b, ArrayView<ushort> tile, MatMulProblem p, int batch, int k0, int n0, int thread)
+    {
+        for (int e = thread; e < HalfMatMulKernels.BlockN * HalfMatMulKernels.BlockK; e += HalfMatMulKernels.Threads)
+        {
+            int nn = e / HalfMatMulKernels.BlockK, kk = e % HalfMatMulKernels.BlockK;
+            tile[nn * Stride + kk] = k0 + kk < p.K && n0 + nn < p.N ? b[p.OffsetB(batch, k0 + kk, n0 + nn)] : (ushort)0;
+        }
+    }
+
+    /// <inheritdoc />
+    public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tileStart, int kk, int n, int lane, ArrayView<int> scratch)
+    {
+        // Matrix i = lane / 8: columns n … n + 7 or n + 8 … n + 15 by i / 2 (as rows of the staged tile), k 0–7 or 8–15 by i mod 2.
+        int matrix = lane >> 3, row = n + (lane & 7) + ((matrix >> 1) << 3), k = kk + ((matrix & 1) << 3);
+        return WarpMatrix.LoadX4<AsStored>(shared, tileStart + row * Stride + k, scratch).AsFragmentsB();
+    }
+}
+
+/// <summary>A warp's 32×32 tile of the output: 2 × 4 m16n8 accumulators, held in registers (fields, indexed by constants).</summary>
+public struct WarpTile32x32
+{
+    /// <summary>Accumulator of rows 16·i … and columns 8·j … of the warp's tile.</summary>
+    public MmaAccumulator C00, C01, C02, C03, C10, C11, C12, C13;
+}
+
+/// <summary>
+/// C = act(α·A·op(B) + β·C + bias) with A and B in 16-bit floats (<see cref="IMmaFormat"/>: bf16 or f16), fp32 accumulation on
+/// the tensor cores (<see cref="WarpMma"/>), C in fp32; batched with strides and broadcast as <see cref="MatMulProblem"/>;
+/// any M, N, K. A is used as stored (<see cref="MatMulProblem.TransA"/> must be 0); B's storage is a compile-time choice
+/// (<see cref="KMajorB"/>, <see cref="NMajorB"/>).
+/// </summary>
+/// <remarks>
+/// A group of <see cref="Threads"/> threads (4 warps, 2 × 2) owns a <see cref="BlockM"/>×<see cref="BlockN"/> block of C and
+/// walks K in steps of <see cref="BlockK"/>: the step of A and B is staged in shared memory (rows padded so that ldmatrix is
+/// free of bank conflicts), each warp loads its fragments with ldmatrix and issues 2 × 4 mma per 16 of K. This first version
+/// stages with plain loads and one buffer; cp.async and a multi-stage pipeline are the next step.
+/// </remarks>
+public static class HalfMatMulKernels
+{
+    /// <summary>Block tile of C and the K step.</summary>
+    public const int BlockM = 64, BlockN = 64, BlockK = 32;
+
+    /// <summary>Threads per group: 4 warps.</summary>
+    public const int Threads = 128;
+
+    /// <summary>Halves per staged row of A: 32 k and 8 of padding.</summary>
+    public const int StrideA = BlockK + 8;
+
+    /// <summary>Halves of shared memory the staged tiles take (A, then B in either layout).</summary>
+    public const int StagedHalves = BlockM * StrideA + BlockN * NMajorB.Stride;
+
+    /// <summary>Dynamic shared bytes a launch needs: the staged tiles, plus the portable primitives' scratch where they run (not on CUDA).</summary>
+    public static int SharedBytes(bool onCuda) =>
+        StagedHalves * sizeof(ushort)
+        + (onCuda ? 0 : Threads / MmaLayout.WarpSize * (WarpMma.ScratchFloatsPerWarp * sizeof(float) + WarpMatrix.ScratchIntsPerWarp * sizeof(int)));
+
+    /// <summary>
+    /// Launch: grid (⌈N / <see cref="BlockN"/>⌉, ⌈M / <see cref="BlockM"/>⌉, batch), groups of <see cref="Threads"/>, dynamic shared
+    /// memory of <see cref="SharedBytes"/> bytes.
+    /// </summary>
+    public static void TensorCore<TFormat, TOperandB>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, ArrayView<float> bias,
+        MatMulProblem p)
+        where TFormat : struct, IMmaFormat
+        where TOperandB : struct, IHalfGemmOperandB
+    {
+        int thread = Group.IdxX, lane = thread & (MmaLayout.WarpSize - 1), warp = thread / MmaLayout.WarpSize;
+        int m0 = Grid.IdxY * BlockM, n0 = Grid.IdxX * BlockN, batch = Grid.IdxZ;
+        int warpRow = (warp >> 1) * 32, warpColumn = (warp & 1) * 32;
+
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int mmaScratchFloats = Threads / MmaLayout.WarpSize * WarpMma.ScratchFloatsPerWarp;
+        var mmaScratch = SharedMemory.GetDynamic<float>().SubView(StagedHalves / 2, mmaScratchFloats);
+        var matrixScratch = SharedMemory.GetDynamic<int>().SubView(StagedHalves / 2 + mmaScratchFloats);
+        var tileA = shared.SubView(0, BlockM * StrideA);
+        var tileB = shared.SubView(BlockM * StrideA, BlockN * NMajorB.Stride);
+        const int tileBStart = BlockM * StrideA;
+
+        var tile = default(WarpTile32x32);
+        // This lane's row of the ldmatrix that loads A's 16×16 fragment: matrix i = lane / 8 holds rows 0–7 or 8–15 (i mod 2)
+        // of columns 0–7 or 8–15 (i / 2).
+        int quadrant = lane >> 3;
+        int aRow = warpRow + (lane & 7) + ((quadrant & 1) << 3), aColumn = (quadrant >> 1) << 3;
+
+        for (int k0 = 0; k0 < p.K; k0 += BlockK)
+        {
+            StageA(a, tileA, p, batch, m0, k0, thread);
+            default(TOperandB).Stage(b, tileB, p, batch, k0, n0, thread);
+            Group.Barrier();
+            for (int kk = 0; kk < BlockK; kk += 16)
+            {
+                var a0 = WarpMatrix.LoadX4<AsStored>(shared, aRow * StrideA + kk + aColumn, matrixScratch).AsFragmentA();
+                var a1 = WarpMatrix.LoadX4<AsStored>(shared, (aRow + 16) * StrideA + kk + aColumn, matrixScratch).AsFragmentA();
+                var (b0, b1) = default(TOperandB).Load(shared, tileBStart, kk, warpColumn, lane, matrixScratch);
+                var (b2, b3) = default(TOperandB).Load(shared, tileBStart, kk, warpColumn + 16, lane, matrixScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C00, a0, b0, mmaScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C01, a0, b1, mmaScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C02, a0, b2, mmaScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C03, a0, b3, mmaScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C10, a1, b0, mmaScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C11, a1, b1, mmaScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C12, a1, b2, mmaScratch);
+                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C13, a1, b3, mmaScratch);
+            }
+            // The staged step is overwritten next: every warp must be done reading it.
+            Group.Barrier();
+        }
+
+        int row = m0 + warpRow, column = n0 + warpColumn;
+        Store(p, c, bias, batch, row, column, lane, tile.C00);
+        Store(p, c, bias, batch, row, column + 8, lane, tile.C01);
+        Store(p, c, bias, batch, row, column + 16, lane, tile.C02);
+        Store(p, c, bias, batch, row, column + 24, lane, tile.C03);
+        Store(p, c, bias, batch, row + 16, column, lane, tile.C10);
+        Store(p, c, bias, batch, row + 16, column + 8, lane, tile.C11);
+        Store(p, c, bias, batch, row + 16, column + 16, lane, tile.C12);
+        Store(p, c, bias, batch, row + 16, column + 24, lane, tile.C13);
+    }
+
+    /// <summary>Stages A[m0 … m0 + 63, k0 … k0 + 31] row-major (rows <see cref="StrideA"/> apart), zero outside M and K; k fastest, as stored.</summary>
+    private static void StageA(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread)
+    {
+        for (int e = thread; e < BlockM * BlockK; e += Threads)
+        {
+            int mm = e / BlockK, kk = e % BlockK;
+            tile[mm * StrideA + kk] = m0 + mm < p.M && k0 + kk < p.K ? a[p.OffsetA(batch, m0 + mm, k0 + kk)] : (ushort)0;
+        }
+    }
+
+    /// <summary>The epilogue of one m16n8 accumulator whose top-left element is C[row, column]; elements outside M or N are dropped.</summary>
+    private static void Store(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int row, int column, int lane,
+        MmaAccumulator accumulator)
+    {
+        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 0), column + MmaLayout.CCol(lane, 0), accumulator.C0);
+        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 1), column + MmaLayout.CCol(lane, 1), accumulator.C1);
+        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 2), column + MmaLayout.CCol(lane, 2), accumulator.C2);
+        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 3), column + MmaLayout.CCol(lane, 3), accumulator.C3);
+    }
+
+    private static void StoreElement(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int m, int n, float value)
+    {
+        if (m < p.M && n < p.N)
+            MatMulKernels.Store(p, c, bias, batch, m, n, value);
+    }
+}

@@ -1,0 +1,89 @@
+using GpuAttention.Backends.Ilgpu;
+using GpuAttention.Kernels;
+using GpuAttention.Problems;
+using GpuAttention.Reference;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuAttention.Tests;
+
+/// <summary>
+/// The tensor-core GEMM kernel on every ILGPU device (tensor cores on CUDA, the primitives' portable bodies elsewhere)
+/// against a double-precision product of the same 16-bit values: odd M, N and K (partial blocks and K steps), a batch with
+/// B broadcast, α, β, bias and GELU, B stored either way.
+/// </summary>
+[Collection(AcceleratorCollection.Name)]
+public sealed class HalfMatMulTests
+{
+    public static TheoryData<string, string, bool> Cases()
+    {
+        var data = new TheoryData<string, string, bool>();
+        foreach (string name in TestDevices.Names.Where(n => n != "cpu"))
+        foreach (string format in new[] { "bf16", "f16" })
+        foreach (bool linear in new[] { false, true })
+            data.Add(name, format, linear);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void TensorCoreGemmMatchesAPlainReference(string deviceName, string format, bool linear)
+    {
+        const int batch = 2, m = 67, n = 45, k = 71;
+        bool bf16 = format == "bf16";
+        ushort[] a = Bits(RandomData.Uniform(batch * m * k, 51, 2f), bf16), b = Bits(RandomData.Uniform(k * n, 52, 2f), bf16);
+        float[] c = RandomData.Uniform(batch * m * n, 53, 4f), bias = RandomData.Uniform(n, 54);
+        var p = new MatMulProblem
+        {
+            Batch = batch, M = m, N = n, K = k, Lda = k, Ldb = linear ? k : n, Ldc = n,
+            BatchStrideA = (long)m * k, BatchStrideB = 0, BatchStrideC = (long)m * n,
+            TransB = linear ? 1 : 0, Alpha = 0.5f, Beta = 0.25f, HasBias = 1, Activation = (int)Activation.Gelu,
+        };
+
+        var device = TestDevices.Get(deviceName);
+        var accelerator = ((IlgpuBackend)device.Backend).Accelerator;
+        var kernel = (bf16, linear) switch
+        {
+            (true, false) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, KMajorB>),
+            (true, true) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, NMajorB>),
+            (false, false) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, KMajorB>),
+            (false, true) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, NMajorB>),
+        };
+        using var da = accelerator.Allocate1D(a);
+        using var db = accelerator.Allocate1D(b);
+        using var dc = accelerator.Allocate1D(c);
+        using var dbias = accelerator.Allocate1D(bias);
+        var config = new KernelConfig(
+            new Index3D((n + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (m + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, batch),
+            new Index3D(HalfMatMulKernels.Threads, 1, 1),
+            SharedMemoryConfig.RequestDynamic<byte>(HalfMatMulKernels.SharedBytes(onCuda: accelerator.AcceleratorType == AcceleratorType.Cuda)));
+        kernel(config, da.View, db.View, dc.View, dbias.View, p);
+        float[] got = dc.GetAsArray1D();
+
+        for (int t = 0; t < batch; t++)
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double dot = 0, magnitude = 0;
+            for (int q = 0; q < k; q++)
+            {
+                double product = Value(a[t * m * k + i * k + q], bf16) * Value(linear ? b[j * k + q] : b[q * n + j], bf16);
+                dot += product;
+                magnitude += Math.Abs(product);
+            }
+            int at = t * m * n + i * n + j;
+            double preActivation = 0.5 * dot + 0.25 * c[at] + bias[j];
+            double want = ReferenceOps.Gelu(preActivation);
+            double tolerance = 1e-5 * (0.5 * magnitude + Math.Abs(0.25 * c[at]) + Math.Abs(bias[j])) + 1e-5 * Math.Abs(want) + 1e-6;
+            Assert.True(Math.Abs(got[at] - want) <= tolerance,
+                $"[{t}, {i}, {j}]: got {got[at]}, want {want} (difference {Math.Abs(got[at] - want):E2}, tolerance {tolerance:E2})");
+        }
+    }
+
+    /// <summary>Each value as the format's bits: .NET's Half for f16, the float's top 16 bits for bf16 (any exact bf16 number will do).</summary>
+    private static ushort[] Bits(float[] values, bool bf16) =>
+        values.Select(v => bf16 ? (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16) : BitConverter.HalfToUInt16Bits((System.Half)v)).ToArray();
+
+    private static double Value(ushort bits, bool bf16) =>
+        bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (double)BitConverter.UInt16BitsToHalf(bits);
+}
