@@ -31,7 +31,7 @@ public sealed class HalfMatMulTests
     {
         const int batch = 2, m = 67, n = 45, k = 71;
         bool bf16 = format == "bf16";
-        ushort[] a = Bits(RandomData.Uniform(batch * m * k, 51, 2f), bf16), b = Bits(RandomData.Uniform(k * n, 52, 2f), bf16);
+        ushort[] a = SixteenBit.Bits(RandomData.Uniform(batch * m * k, 51, 2f), bf16), b = SixteenBit.Bits(RandomData.Uniform(k * n, 52, 2f), bf16);
         float[] c = RandomData.Uniform(batch * m * n, 53, 4f), bias = RandomData.Uniform(n, 54);
         var p = new MatMulProblem
         {
@@ -67,7 +67,7 @@ public sealed class HalfMatMulTests
             double dot = 0, magnitude = 0;
             for (int q = 0; q < k; q++)
             {
-                double product = Value(a[t * m * k + i * k + q], bf16) * Value(linear ? b[j * k + q] : b[q * n + j], bf16);
+                double product = SixteenBit.Value(a[t * m * k + i * k + q], bf16) * SixteenBit.Value(linear ? b[j * k + q] : b[q * n + j], bf16);
                 dot += product;
                 magnitude += Math.Abs(product);
             }
@@ -79,11 +79,4 @@ public sealed class HalfMatMulTests
                 $"[{t}, {i}, {j}]: got {got[at]}, want {want} (difference {Math.Abs(got[at] - want):E2}, tolerance {tolerance:E2})");
         }
     }
-
-    /// <summary>Each value as the format's bits: .NET's Half for f16, the float's top 16 bits for bf16 (any exact bf16 number will do).</summary>
-    private static ushort[] Bits(float[] values, bool bf16) =>
-        values.Select(v => bf16 ? (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16) : BitConverter.HalfToUInt16Bits((System.Half)v)).ToArray();
-
-    private static double Value(ushort bits, bool bf16) =>
-        bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (double)BitConverter.UInt16BitsToHalf(bits);
 }

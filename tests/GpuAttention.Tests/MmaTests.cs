@@ -92,7 +92,7 @@ public sealed class MmaTests
     {
         const int tiles = 7, groupSize = 64;
         bool bf16 = format == "bf16";
-        ushort[] a = Bits(RandomData.Uniform(tiles * 256, 31, 4f), bf16), b = Bits(RandomData.Uniform(tiles * 128, 32, 4f), bf16);
+        ushort[] a = SixteenBit.Bits(RandomData.Uniform(tiles * 256, 31, 4f), bf16), b = SixteenBit.Bits(RandomData.Uniform(tiles * 128, 32, 4f), bf16);
         float[] c = RandomData.Uniform(tiles * 128, 33, 8f);
 
         var accelerator = ((IlgpuBackend)TestDevices.Get(deviceName).Backend).Accelerator;
@@ -115,7 +115,7 @@ public sealed class MmaTests
             double want = c[t * 128 + i * 8 + j], magnitude = Math.Abs(want);
             for (int k = 0; k < 16; k++)
             {
-                double product = Value(a[t * 256 + i * 16 + k], bf16) * Value(b[t * 128 + k * 8 + j], bf16);
+                double product = SixteenBit.Value(a[t * 256 + i * 16 + k], bf16) * SixteenBit.Value(b[t * 128 + k * 8 + j], bf16);
                 want += product;
                 magnitude += Math.Abs(product);
             }
@@ -123,13 +123,6 @@ public sealed class MmaTests
             Assert.True(error <= 1e-6 * magnitude, $"tile {t} [{i}, {j}]: got {got[t * 128 + i * 8 + j]}, want {want} (error {error:E2}, sum of |terms| {magnitude:E2})");
         }
     }
-
-    /// <summary>Each value as the format's bits: .NET's Half for f16; for bf16 the float's top 16 bits (truncation: the values only need to be exact bf16 numbers).</summary>
-    private static ushort[] Bits(float[] values, bool bf16) =>
-        values.Select(v => bf16 ? (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16) : BitConverter.HalfToUInt16Bits((System.Half)v)).ToArray();
-
-    private static double Value(ushort bits, bool bf16) =>
-        bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (double)BitConverter.UInt16BitsToHalf(bits);
 
     public static TheoryData<string, string> IlgpuDevicesAndOrientations()
     {

@@ -20,3 +20,15 @@ public static class Numerics
     }
 
 }
+
+/// <summary>Test inputs for the 16-bit kernels: exact bf16 or f16 values and their widening, independent of the library's conversions.</summary>
+public static class SixteenBit
+{
+    /// <summary>Each value as the format's bits: .NET's Half for f16; for bf16 the float's top 16 bits (truncation: the values only need to be exact bf16 numbers).</summary>
+    public static ushort[] Bits(float[] values, bool bf16) =>
+        values.Select(v => bf16 ? (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16) : BitConverter.HalfToUInt16Bits((System.Half)v)).ToArray();
+
+    /// <summary>The exact value of a bf16 or f16 element.</summary>
+    public static double Value(ushort bits, bool bf16) =>
+        bf16 ? BitConverter.UInt32BitsToSingle((uint)bits << 16) : (double)BitConverter.UInt16BitsToHalf(bits);
+}
