@@ -2,6 +2,7 @@ using GpuAttention.Backends.Ilgpu;
 using GpuAttention.Problems;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
+using GpuAttention.Runtime;
 
 namespace GpuAttention.Tests;
 
@@ -111,4 +112,77 @@ public sealed class MatMulTests
         MatMul.Multiply(ta, tb, tc, transposeB: true, bias: tbias, activation: Activation.Gelu);
         Numerics.AssertClose(ReferenceOps.MatMul(a, b, null, batch, m, n, k, false, true, true, false, bias: bias, activation: "gelu"), tc.ToArray());
     }
+
+    public static TheoryData<string, string, bool, bool> SixteenBitCases()
+    {
+        var data = new TheoryData<string, string, bool, bool>();
+        foreach (string device in TestDevices.Names)
+        foreach (string format in new[] { "bf16", "f16" })
+        foreach (var (transA, transB) in new[] { (false, false), (false, true), (true, false) })
+            data.Add(device, format, transA, transB);
+        return data;
+    }
+
+    /// <summary>
+    /// 16-bit A and B, fp32 accumulation into F32 C, on every device (tensor cores on CUDA for A as stored, widening to F32
+    /// elsewhere): a batch of 2 over a shared B, odd sizes, α, β, bias and ReLU, against a double-precision product of the
+    /// same 16-bit values.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SixteenBitCases))]
+    public void SixteenBitOperandsAccumulateInFp32(string deviceName, string format, bool transA, bool transB)
+    {
+        const int batch = 2, m = 37, n = 23, k = 41;
+        bool bf16 = format == "bf16";
+        var device = TestDevices.Get(deviceName);
+        ushort[] aBits = SixteenBit.Bits(RandomData.Uniform(batch * m * k, 61, 2f), bf16), bBits = SixteenBit.Bits(RandomData.Uniform(k * n, 62, 2f), bf16);
+        float[] c0 = RandomData.Uniform(batch * m * n, 63), bias = RandomData.Uniform(n, 64);
+        int[] aShape = transA ? [batch, k, m] : [batch, m, k], bShape = transB ? [n, k] : [k, n];
+        using var a = Upload(device, aBits, bf16, aShape);
+        using var b = Upload(device, bBits, bf16, bShape);
+        using var c = device.Upload(c0, batch, m, n);
+        using var tbias = device.Upload(bias, n);
+        MatMul.Multiply(a, b, c, transA, transB, alpha: 0.5f, beta: 0.25f, bias: tbias, activation: Activation.Relu);
+
+        float[] got = c.ToArray();
+        for (int t = 0; t < batch; t++)
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double dot = 0, magnitude = 0;
+            for (int q = 0; q < k; q++)
+            {
+                double product = SixteenBit.Value(aBits[t * m * k + (transA ? q * m + i : i * k + q)], bf16)
+                    * SixteenBit.Value(bBits[transB ? j * k + q : q * n + j], bf16);
+                dot += product;
+                magnitude += Math.Abs(product);
+            }
+            int at = (t * m + i) * n + j;
+            double want = Math.Max(0, 0.5 * dot + 0.25 * c0[at] + bias[j]);
+            double tolerance = 1e-5 * (0.5 * magnitude + Math.Abs(0.25 * c0[at]) + Math.Abs(bias[j])) + 1e-6;
+            Assert.True(Math.Abs(got[at] - want) <= tolerance, $"[{t}, {i}, {j}]: got {got[at]}, want {want} (tolerance {tolerance:E2})");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void SixteenBitOperandsMustShareADTypeAndTakeAuto(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var f16 = device.Allocate(DType.F16, 4, 4);
+        using var bf16 = device.Allocate(DType.BF16, 4, 4);
+        using var f32 = device.Allocate(4, 4);
+        using var c = device.Allocate(4, 4);
+        var mixed = Assert.Throws<ArgumentException>(() => MatMul.Multiply(f16, bf16, c));
+        Assert.Equal("b", mixed.ParamName);
+        Assert.Contains("F16", mixed.Message);
+        Assert.Contains("BF16", mixed.Message);
+        Assert.Equal("b", Assert.Throws<ArgumentException>(() => MatMul.Multiply(f16, f32, c)).ParamName);
+        if (device.Backend.MatMulAlgorithms.Count > 0)
+            Assert.Equal("algorithm", Assert.Throws<ArgumentException>(() => MatMul.Multiply(f16, f16, c, algorithm: device.Backend.MatMulAlgorithms[0])).ParamName);
+    }
+
+    private static DeviceTensor Upload(ComputeDevice device, ushort[] bits, bool bf16, int[] shape) => bf16
+        ? device.Upload(bits.Select(x => new BFloat16(x)).ToArray(), shape)
+        : device.Upload(bits.Select(BitConverter.UInt16BitsToHalf).ToArray(), shape);
 }

@@ -71,8 +71,11 @@ internal abstract class Backend : IDisposable
     /// <summary>Restarts the peak from the bytes held now.</summary>
     public void ResetPeak() => Interlocked.Exchange(ref peakBytesAllocated, BytesAllocated);
 
-    /// <summary>True when the backend implements <paramref name="family"/> for <paramref name="dtype"/> (F32 everywhere so far).</summary>
-    public virtual bool Implements(OpFamily family, DType dtype) => dtype == DType.F32;
+    /// <summary>
+    /// True when the backend implements <paramref name="family"/> for <paramref name="dtype"/>: F32 everywhere, and 16-bit
+    /// matmul operands everywhere (<see cref="MatMulSixteenBit"/>).
+    /// </summary>
+    public virtual bool Implements(OpFamily family, DType dtype) => dtype == DType.F32 || family == OpFamily.MatMul;
 
     /// <summary>Allocates uninitialised storage for <paramref name="length"/> elements of <paramref name="dtype"/>.</summary>
     /// <exception cref="InsufficientMemoryException">The device has no room for it.</exception>
@@ -85,6 +88,19 @@ internal abstract class Backend : IDisposable
     public abstract void Convert(DeviceTensor x, DeviceTensor y);
 
     public abstract void MatMul(MatMulProblem p, DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias, MatMulAlgorithm algorithm);
+
+    /// <summary>
+    /// The matmul with A and B in one 16-bit dtype, fp32 accumulation, C and bias F32. By default A and B are widened
+    /// (exactly) into F32 scratch tensors and multiplied by <see cref="MatMul"/>; a backend with a 16-bit kernel overrides it.
+    /// </summary>
+    public virtual void MatMulSixteenBit(MatMulProblem p, DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias)
+    {
+        using var wideA = a.Device.Allocate(DType.F32, [.. a.Shape]);
+        using var wideB = b.Device.Allocate(DType.F32, [.. b.Shape]);
+        Convert(a, wideA);
+        Convert(b, wideB);
+        MatMul(p, wideA, wideB, c, bias, MatMulAlgorithm.Auto);
+    }
 
     public abstract void Softmax(SoftmaxProblem p, DeviceTensor x, DeviceTensor y, ResolvedMask mask);
 

@@ -72,6 +72,18 @@ internal static class Check
     }
 
     /// <summary>
+    /// An operand that no backend takes in another dtype yet is F32 (or absent); otherwise a
+    /// <see cref="NotSupportedException"/> naming the op, the argument, its dtype and the device.
+    /// </summary>
+    public static void F32(ComputeDevice device, string op, DeviceTensor? tensor, string name)
+    {
+        if (tensor is null || tensor.DType == DType.F32)
+            return;
+        throw new NotSupportedException(
+            $"{op} does not take {tensor.DType} for argument '{name}' on {device} or any other device yet: it must be F32; convert it with Elementwise.Convert.");
+    }
+
+    /// <summary>
     /// The device's backend implements <paramref name="family"/> for the tensor's dtype (every op implements F32; a null
     /// tensor is an absent optional operand); otherwise a <see cref="NotSupportedException"/> naming the op, the dtype and
     /// the device. One call per operand, cheap for F32: it runs on every op, small ones included.

@@ -27,6 +27,12 @@ public static class MatMul
     /// <paramref name="bias"/> ([N]) is added to every row before <paramref name="activation"/>.
     /// <paramref name="algorithm"/> picks among the ILGPU kernels; the managed CPU backend has one algorithm and
     /// accepts only <see cref="MatMulAlgorithm.Auto"/>.
+    /// <para>
+    /// <paramref name="a"/> and <paramref name="b"/> may both be <see cref="DType.F16"/> or both <see cref="DType.BF16"/>
+    /// (with <see cref="MatMulAlgorithm.Auto"/>): products accumulate in fp32 into an F32 <paramref name="c"/> (bias F32).
+    /// On CUDA that is the tensor-core kernel when <paramref name="a"/> is not transposed; elsewhere, and for a transposed
+    /// A, the operands are widened exactly into F32 scratch and multiplied in fp32.
+    /// </para>
     /// </summary>
     public static void Multiply(DeviceTensor a, DeviceTensor b, DeviceTensor c, bool transposeA = false,
         bool transposeB = false, float alpha = 1f, float beta = 0f, DeviceTensor? bias = null,
@@ -71,10 +77,16 @@ public static class MatMul
         if (bias is not null)
             Check.Shape(bias, nameof(bias), [n], "(N)");
         Check.GridLimit(batch, "batch", "the batch count");
+        // A and B may be 16-bit (one dtype for both): products accumulate in fp32 into an F32 C.
+        bool sixteenBit = a.DType != DType.F32 || b.DType != DType.F32;
+        if (sixteenBit && a.DType != b.DType)
+            throw new ArgumentException($"Arguments 'a' and 'b' must share a dtype, but 'a' is {a.DType} and 'b' is {b.DType}.", nameof(b));
+        if (sixteenBit && algorithm != MatMulAlgorithm.Auto)
+            throw new ArgumentException($"Argument 'algorithm' is {algorithm}, which applies to F32 operands; {a.DType} operands take Auto.", nameof(algorithm));
         Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", a, nameof(a));
         Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", b, nameof(b));
-        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", c, nameof(c));
-        Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", bias, nameof(bias));
+        Check.F32(device, "MatMul.Multiply", c, nameof(c));
+        Check.F32(device, "MatMul.Multiply", bias, nameof(bias));
 
         var p = new MatMulProblem
         {
@@ -89,6 +101,9 @@ public static class MatMul
             Activation = (int)activation,
         };
         c.MarkWritten();
-        device.Backend.MatMul(p, a, b, c, bias, algorithm);
+        if (sixteenBit)
+            device.Backend.MatMulSixteenBit(p, a, b, c, bias);
+        else
+            device.Backend.MatMul(p, a, b, c, bias, algorithm);
     }
 }

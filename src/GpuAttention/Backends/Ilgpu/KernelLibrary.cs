@@ -23,6 +23,7 @@ internal sealed class KernelLibrary
     private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>> splitHeads;
     private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>> mergeHeads;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>> gatherRows;
+    private readonly Lazy<Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>> tensorCoreBf16, tensorCoreBf16Linear, tensorCoreF16, tensorCoreF16Linear;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<ushort>>> f32ToF16, f32ToBF16;
     private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<float>>> f16ToF32, bf16ToF32;
     private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<ushort>>> f16ToBF16, bf16ToF16;
@@ -46,6 +47,10 @@ internal sealed class KernelLibrary
         splitHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(ElementwiseKernels.SplitHeads));
         mergeHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.MergeHeads));
         gatherRows = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.GatherRows));
+        tensorCoreBf16 = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, KMajorB>));
+        tensorCoreBf16Linear = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, NMajorB>));
+        tensorCoreF16 = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, KMajorB>));
+        tensorCoreF16Linear = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, NMajorB>));
         f32ToF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToF16>));
         f32ToBF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToBF16>));
         f16ToF32 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ElementwiseKernels.Convert<ushort, float, F16ToF32>));
@@ -58,6 +63,15 @@ internal sealed class KernelLibrary
     /// <summary>The tiled matmul compiled for a launch shape of <see cref="MatMulKernels.CompiledTiles"/> (LaunchProfile checks it is one).</summary>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem> MatMulTiled(int groupX, int groupY, int depth) =>
         matMulTiled[(groupX, groupY, depth)].Value;
+    /// <summary>The tensor-core GEMM for bf16 (else f16) operands, with B stored K×N (else N×K, a Linear weight).</summary>
+    public Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem> TensorCoreMatMul(bool bf16, bool linear) =>
+        (bf16, linear) switch
+        {
+            (true, false) => tensorCoreBf16.Value,
+            (true, true) => tensorCoreBf16Linear.Value,
+            (false, false) => tensorCoreF16.Value,
+            (false, true) => tensorCoreF16Linear.Value,
+        };
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int> MaskedSoftmax => maskedSoftmax.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int> LayerNorm => layerNorm.Value;
     /// <summary>The fused attention kernel whose register accumulator holds <paramref name="capacity"/> columns (8, 16 or 32).</summary>
