@@ -18,7 +18,10 @@ public static class Catalog
     public static IEnumerable<BenchCase> All(ComputeDevice device, bool small) =>
         MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small)).Concat(EncoderLayer(small));
 
-    /// <summary>Square products and one Linear layer, for each algorithm the device has.</summary>
+    /// <summary>
+    /// Square products and one Linear layer, for each algorithm the device has; then the same with BF16 and F16 operands
+    /// (fp32 accumulation), at 1024³–8192³ on a GPU.
+    /// </summary>
     public static IEnumerable<MatMulCase> MatMul(ComputeDevice device, bool small)
     {
         var algorithms = device.Kind == DeviceKind.ManagedCpu ? [MatMulAlgorithm.Auto] : new[] { MatMulAlgorithm.Naive, MatMulAlgorithm.Tiled };
@@ -28,6 +31,12 @@ public static class Catalog
         foreach (var algorithm in algorithms)
         foreach (var (m, n, k, linear) in shapes)
             yield return new MatMulCase(m, n, k, linear, algorithm);
+        var sixteenBitShapes = device.IsCpuHardware
+            ? shapes
+            : [(1024, 1024, 1024, false), (2048, 2048, 2048, false), (4096, 4096, 4096, false), (8192, 8192, 8192, false), (512, 2048, 512, true)];
+        foreach (var dtype in new[] { DType.BF16, DType.F16 })
+        foreach (var (m, n, k, linear) in sixteenBitShapes)
+            yield return new MatMulCase(m, n, k, linear, MatMulAlgorithm.Auto, dtype);
     }
 
     /// <summary>Masked softmax over [B, H, L, L] scores, causal or not.</summary>

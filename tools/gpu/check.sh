@@ -7,7 +7,8 @@
 #               the first risk is ILGPU 1.5.3 on a CUDA 13 driver, and its failure is printed at once
 #   2. tests    the test suite's cases on the device (GPUATTENTION_REQUIRE_DEVICES names it, so a missing device fails)
 #   3. compare  ours and PyTorch on the same GPU and the same inputs (tools/gpu/torch_compare.py, TF32 off): the tiled
-#               matmul, fused and unfused attention at d 64, the encoder layer; speed ratio, difference, scratch memory
+#               matmul, bf16 and f16 matmul (tensor cores, 1024³–8192³), fused and unfused attention at d 64, the encoder
+#               layer; speed ratio, difference, scratch memory
 #   4. bench    every benchmark case on the device, with its check, time and device memory
 # A failing step does not stop the later ones; summary.md lists each step's exit code and time.
 #
@@ -45,13 +46,15 @@ APP="$BUNDLE/app"
 if [[ $STAND_IN -eq 1 ]]; then
   DEVICE=cpu-accelerator; TORCH_DEVICE=cpu; SECONDS_PER_CASE=0.02
   SMOKE_FILTER=(--filter "matmul tiled 64x64x64")
-  COMPARE_FILTER=(--filter "matmul tiled 64x64x64" --filter "matmul tiled linear" --filter "fused d64 B1 H2 L64 "
-                  --filter "fused causal d64 B1 H2 L64 " --filter "encoder layer")
+  COMPARE_FILTER=(--filter "matmul tiled 64x64x64" --filter "matmul tiled linear" --filter "matmul bf16 64x64x64"
+                  --filter "matmul bf16 linear" --filter "fused d64 B1 H2 L64 " --filter "fused causal d64 B1 H2 L64 "
+                  --filter "encoder layer")
   BENCH_FILTER=(--filter "64x64x64" --filter "L64 " --filter "softmax unmasked B1 H2 L64" --filter "layer norm plain 256x256")
 else
   DEVICE=cuda; TORCH_DEVICE=cuda; SECONDS_PER_CASE=0.25
   SMOKE_FILTER=(--filter "matmul tiled 256x256x256")
-  COMPARE_FILTER=(--filter "matmul tiled" --filter "fused d64" --filter "fused causal d64" --filter "encoder layer")
+  COMPARE_FILTER=(--filter "matmul tiled" --filter "matmul bf16" --filter "matmul f16" --filter "fused d64"
+                  --filter "fused causal d64" --filter "encoder layer")
   BENCH_FILTER=()
 fi
 

@@ -84,8 +84,9 @@ def expect_shape(tensors, name, shape):
 
 
 # ---------------------------------------------------------------------------
-# The problems: each returns (kernel label, callable producing PyTorch's output,
-# our output, callable for the unfused form or None)
+# The problems: each returns (kernel label, the timed callable producing PyTorch's output,
+# our output, callable for the unfused form or None, callable for the output to compare
+# with ours when it is not the timed one's, or None)
 # ---------------------------------------------------------------------------
 
 def matmul_problem(p, t):
@@ -96,11 +97,18 @@ def matmul_problem(p, t):
     if p["transposeB"]:
         # b is a Linear weight [n, k]: F.linear is what PyTorch itself calls for a·bᵀ + bias.
         b = expect_shape(t, "b", [n, k])
-        return "linear", (lambda: F.linear(a, b, bias)), ours, None
-    b = expect_shape(t, "b", [k, n])
-    if bias is not None:
-        return "addmm", (lambda: torch.addmm(bias, a, b)), ours, None
-    return "matmul", (lambda: torch.matmul(a, b)), ours, None
+        label, product = "linear", (lambda x, w, c: F.linear(x, w, c))
+    else:
+        b = expect_shape(t, "b", [k, n])
+        label, product = ("addmm", lambda x, w, c: torch.addmm(c, x, w)) if bias is not None else ("matmul", lambda x, w, c: torch.matmul(x, w))
+    sixteen_bit = {"bf16": torch.bfloat16, "f16": torch.float16}.get(p.get("dtype", "f32"))
+    if sixteen_bit is None:
+        return label, (lambda: product(a, b, bias)), ours, None, None
+    # 16-bit operands (saved as their exact float values): our C is fp32, accumulated in fp32, so it is compared with
+    # PyTorch's fp32 product of the same values; the time is PyTorch's own 16-bit GEMM (fp32 accumulate, 16-bit output).
+    a16, b16 = a.to(sixteen_bit), b.to(sixteen_bit)
+    bias16 = bias.to(sixteen_bit) if bias is not None else None
+    return f"{label} {p['dtype']}", (lambda: product(a16, b16, bias16)), ours, None, (lambda: product(a, b, bias))
 
 
 def attention_problem(p, t):
@@ -124,8 +132,8 @@ def attention_problem(p, t):
 
     # PyTorch runs its best whichever of our kernels (fused or not) ran.
     if hasattr(F, "scaled_dot_product_attention"):
-        return "sdpa", (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)), ours, unfused
-    return "math", unfused, ours, unfused
+        return "sdpa", (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)), ours, unfused, None
+    return "math", unfused, ours, unfused, None
 
 
 def encoder_layer_problem(p, t):
@@ -140,7 +148,7 @@ def encoder_layer_problem(p, t):
     weights = {name: tensor for name, tensor in t.items() if name not in ("x", "output")}
     layer.load_state_dict(weights, strict=True)
     # eval + inference_mode (set by the caller) lets PyTorch take its fast path.
-    return "TransformerEncoderLayer", (lambda: layer(x)), ours, None
+    return "TransformerEncoderLayer", (lambda: layer(x)), ours, None, None
 
 
 PROBLEMS = {
@@ -206,12 +214,15 @@ def compare_case(case, tensor_path, device, seconds):
     """PyTorch's result for one case: the torch.json record less name and error."""
     problem = case["problem"]
     tensors = load_safetensors(tensor_path, device)
-    kernel, f, ours, unfused = PROBLEMS[problem["op"]](problem, tensors)
+    # f: the timed call; check: what our output is compared with, when that is not f's output (None: it is).
+    kernel, f, ours, unfused, check = PROBLEMS[problem["op"]](problem, tensors)
     on_cuda = device.type == "cuda"
     sync = torch.cuda.synchronize if on_cuda else (lambda: None)
 
-    out = f()  # the warm-up call; its output is the one compared
+    out = f()  # the warm-up call; its output is the one compared unless the problem names another
     sync()
+    if check is not None:
+        out = check()
     diff = max_rel_diff(ours, out)
     del out
 
