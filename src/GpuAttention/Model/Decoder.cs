@@ -51,6 +51,7 @@ public sealed class Decoder(IReadOnlyList<DecoderLayer> layers, LayerNormalizati
         }
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         foreach (var layer in Layers)

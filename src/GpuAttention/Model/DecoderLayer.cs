@@ -48,6 +48,7 @@ public sealed class DecoderLayer(MultiHeadAttention selfAttention, MultiHeadAtte
             selfAttention.AllocateKeysOrValues(memory.Device, memory.Shape[0], capacity), memoryKeys, memoryValues);
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         selfAttention.Dispose();

@@ -61,6 +61,7 @@ public sealed class Embeddings(DeviceTensor table, DeviceTensor? learnedPosition
         }
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         table.Dispose();

@@ -22,6 +22,7 @@ public sealed class Encoder(IReadOnlyList<EncoderLayer> layers, LayerNormalizati
     public DeviceTensor Forward(DeviceTensor x, AttentionMask mask) =>
         LayerStack.Run(x, Layers, norm, (layer, _, h) => layer.Forward(h, mask));
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         foreach (var layer in Layers)

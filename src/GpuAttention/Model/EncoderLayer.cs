@@ -21,6 +21,7 @@ public sealed class EncoderLayer(MultiHeadAttention selfAttention, PositionwiseF
         return feedForwardSublayer.Forward(attended, feedForward.Forward);
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         selfAttention.Dispose();

@@ -39,6 +39,7 @@ public sealed class LayerCache(DeviceTensor keys, DeviceTensor values, DeviceTen
         return y;
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         Keys.Dispose();

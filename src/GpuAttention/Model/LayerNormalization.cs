@@ -18,6 +18,7 @@ public sealed class LayerNormalization(DeviceTensor gain, DeviceTensor bias, flo
         return y;
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         gain.Dispose();

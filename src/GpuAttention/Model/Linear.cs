@@ -22,6 +22,7 @@ public sealed class Linear(DeviceTensor weight, DeviceTensor bias) : IDisposable
         return y;
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         weight.Dispose();

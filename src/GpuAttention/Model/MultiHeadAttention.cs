@@ -87,6 +87,7 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
         return split;
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         query.Dispose();

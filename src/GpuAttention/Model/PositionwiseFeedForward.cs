@@ -19,6 +19,7 @@ public sealed class PositionwiseFeedForward(Linear expand, Linear contract, Acti
         return contract.Forward(hidden);
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         expand.Dispose();

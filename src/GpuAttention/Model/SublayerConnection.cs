@@ -27,5 +27,6 @@ public sealed class SublayerConnection(LayerNormalization norm, bool normFirst) 
         return y;
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose() => norm.Dispose();
 }

@@ -242,6 +242,7 @@ public sealed class Transformer : IDisposable
         }
     }
 
+    /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         SourceEmbeddings.Dispose();
