@@ -22,6 +22,12 @@ public static class ActivationMath
     /// folded it.)</summary>
     public static float Relu(float x) => x <= 0f ? 0f : x;
 
+    /// <summary>
+    /// tanh(x) = 1 − 2/(e^(2x) + 1): saturates to ±1 without overflow (e^(2x) = +∞ gives 1, 0 gives −1), keeps NaN, and
+    /// loses only absolute accuracy (~1e-7) near 0, where the additive score sums it with weights anyway.
+    /// </summary>
+    public static float Tanh(float x) => 1f - 2f / (XMath.Exp(2f * x) + 1f);
+
     /// <summary>GELU(x) = x·Φ(x) = 0.5·x·(1 + erf(x/√2)).</summary>
     public static float Gelu(float x) => 0.5f * x * (1f + Erf(x * 0.70710678118654752f));
 

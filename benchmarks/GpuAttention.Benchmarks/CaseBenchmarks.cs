@@ -95,6 +95,15 @@ public class AttentionBenchmarks : CaseBenchmarks
 }
 
 [Config(typeof(CaseConfig))]
+public class AdditiveAttentionBenchmarks : CaseBenchmarks
+{
+    public static IEnumerable<BenchCase> Cases => Catalog.AdditiveAttention(DeviceProvider.SmallSizes);
+
+    [ParamsSource(nameof(Cases))]
+    public override BenchCase Case { get; set; } = null!;
+}
+
+[Config(typeof(CaseConfig))]
 public class EncoderLayerBenchmarks : CaseBenchmarks
 {
     public static IEnumerable<BenchCase> Cases => Catalog.EncoderLayer(DeviceProvider.SmallSizes);

@@ -1,17 +1,22 @@
 using GpuAttention.Weights;
 using GpuAttention.Ops;
+using GpuAttention.Problems;
 using GpuAttention.Reference;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Cases;
 
 /// <summary>
-/// softmax(Q·Kᵀ/√d [+ causal])·V over [batch, heads, L, d], fused (flash-style) or unfused (matmul → softmax → matmul);
-/// FLOPs 4·B·H·L²·d, halved when causal (the useful products, though the unfused path computes them all).
+/// softmax(Q·Kᵀ/√d [+ causal])·V (or the ReLU normaliser in place of the softmax) over [batch, heads, L, d], fused
+/// (flash-style) or unfused (matmul → softmax → matmul); FLOPs 4·B·H·L²·d, halved when causal (the useful products, though
+/// the unfused path computes them all).
 /// </summary>
-public sealed class AttentionCase(int batch, int heads, int length, int headDim, bool causal, bool fused)
-    : BenchCase("attention", $"{(fused ? "fused" : "unfused")}{(causal ? " causal" : "")} d{headDim}", $"B{batch} H{heads} L{length}",
-        length, "L (Lq = Lk)", 4.0 * batch * heads * length * length * headDim / (causal ? 2 : 1), WorkUnit.Flops)
+public sealed class AttentionCase(int batch, int heads, int length, int headDim, bool causal, bool fused,
+    ScoreNormalizer normalizer = ScoreNormalizer.Softmax)
+    : BenchCase("attention",
+        $"{(fused ? "fused" : "unfused")}{(normalizer == ScoreNormalizer.Relu ? " relu" : "")}{(causal ? " causal" : "")} d{headDim}",
+        $"B{batch} H{heads} L{length}", length, "L (Lq = Lk)", 4.0 * batch * heads * length * length * headDim / (causal ? 2 : 1),
+        WorkUnit.Flops)
 {
     private AttentionMask Mask => causal ? AttentionMask.Causal : AttentionMask.None;
 
@@ -27,7 +32,8 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
         using var to = device.Allocate(1, checkHeads, l, headDim);
         Run(tq, tk, tv, to);
         var reference = causal ? new ReferenceMask { Right = 0 } : new ReferenceMask();
-        var (want, _) = ReferenceOps.Attention(q, k, v, 1, checkHeads, l, l, headDim, reference, 1.0 / Math.Sqrt(headDim));
+        var (want, _) = ReferenceOps.Attention(q, k, v, 1, checkHeads, l, l, headDim, reference, 1.0 / Math.Sqrt(headDim),
+            normalizer == ScoreNormalizer.Relu);
         return RelativeError(to.ToArray(), want);
     }
 
@@ -48,13 +54,16 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
     }
 
     /// <inheritdoc />
-    public override object Problem => new { op = "attention", batch, heads, length, headDim, causal, fused };
+    public override object Problem => new
+    {
+        op = "attention", batch, heads, length, headDim, causal, fused, normalizer = normalizer == ScoreNormalizer.Relu ? "relu" : "softmax",
+    };
 
     private void Run(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o)
     {
         if (fused)
-            Attention.Fused(q, k, v, o, Mask);
+            Attention.Fused(q, k, v, o, Mask, normalizer: normalizer);
         else
-            Attention.Unfused(q, k, v, o, Mask);
+            Attention.Unfused(q, k, v, o, Mask, normalizer: normalizer);
     }
 }

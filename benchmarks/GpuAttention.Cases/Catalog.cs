@@ -1,4 +1,5 @@
 using GpuAttention.Ops;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Cases;
@@ -16,7 +17,8 @@ public static class Catalog
 
     /// <summary>Every family's cases.</summary>
     public static IEnumerable<BenchCase> All(ComputeDevice device, bool small) =>
-        MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small)).Concat(EncoderLayer(small));
+        MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small))
+            .Concat(AdditiveAttention(small)).Concat(EncoderLayer(small));
 
     /// <summary>
     /// Square products and one Linear layer, for each algorithm the device has; then the same with BF16 and F16 operands
@@ -56,15 +58,30 @@ public static class Catalog
             yield return new LayerNormCase(small ? 256 : 8192, width, residual);
     }
 
-    /// <summary>Fused and unfused attention over [B, H, L, d], causal or not.</summary>
+    /// <summary>Fused and unfused attention over [B, H, L, d], causal or not; then the ReLU normaliser at d 64.</summary>
     public static IEnumerable<AttentionCase> Attention(bool small)
     {
         var (batch, heads) = BatchHeads(small);
+        var lengths = small ? [64, 128, 256] : new[] { 128, 256, 512, 1024, 2048, 4096 };
         foreach (bool fused in new[] { true, false })
         foreach (bool causal in new[] { false, true })
         foreach (int headDim in new[] { 64, 128 })
-        foreach (int length in small ? [64, 128, 256] : new[] { 128, 256, 512, 1024, 2048, 4096 })
+        foreach (int length in lengths)
             yield return new AttentionCase(batch, heads, length, headDim, causal, fused);
+        foreach (bool fused in new[] { true, false })
+        foreach (int length in lengths)
+            yield return new AttentionCase(batch, heads, length, 64, causal: false, fused, ScoreNormalizer.Relu);
+    }
+
+    /// <summary>Fused and unfused additive attention (every width 64), softmax and ReLU normaliser, causal or not.</summary>
+    public static IEnumerable<AdditiveAttentionCase> AdditiveAttention(bool small)
+    {
+        var (batch, heads) = BatchHeads(small);
+        foreach (var normalizer in new[] { ScoreNormalizer.Softmax, ScoreNormalizer.Relu })
+        foreach (bool fused in new[] { true, false })
+        foreach (bool causal in new[] { false, true })
+        foreach (int length in small ? [64, 128] : new[] { 128, 256, 512, 1024, 2048 })
+            yield return new AdditiveAttentionCase(batch, heads, length, 64, causal, fused, normalizer);
     }
 
     /// <summary>The encoder layer of the ONNX Runtime comparison: the paper's base sizes at 256 tokens (small: d 64, 32 tokens).</summary>

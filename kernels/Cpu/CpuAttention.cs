@@ -5,8 +5,8 @@ using GpuAttention.Problems;
 namespace GpuAttention.Kernels.Cpu;
 
 /// <summary>
-/// The managed fused attention, same contract as <see cref="AttentionKernels.FlashForward"/>: O = softmax(scale·Q·Kᵀ + mask)·V
-/// without an Lq×Lk buffer. One task per (batch, head, tile of <see cref="RowTile"/> query rows). A task transposes its
+/// The managed fused attention, same contract as <see cref="AttentionKernels.FlashForward"/> with dot-product scores:
+/// O = normalise(scale·Q·Kᵀ + mask)·V (online softmax, or the ReLU normaliser) without an Lq×Lk buffer. One task per (batch, head, tile of <see cref="RowTile"/> query rows). A task transposes its
 /// scaled queries once, then streams <see cref="KeyTile"/> keys at a time and keeps the tile's scores transposed,
 /// Sᵀ = K·Qᵀ [keys × queries]: K is read where it lies, the online softmax runs down the key rows with one vector
 /// covering many queries (no horizontal reductions), and O += P·V reads P column-wise straight from Sᵀ and V where it
@@ -105,11 +105,16 @@ public static unsafe class CpuAttention
             for (int j = keys; j < paddedKeys; j++)
                 new Span<float>(scoresT + j * width, width).Fill(float.NegativeInfinity);
 
-            OnlineSoftmax(scoresT, width, paddedKeys, runningMax, runningSum, rescale);
-            for (int r = 0; r < rows; r++)
+            if (p.Normalizer == (int)ScoreNormalizer.Relu)
+                ReluWeights(scoresT, width, paddedKeys, runningSum);
+            else
             {
-                if (rescale[r] != 1f)
-                    CpuVector.Scale(output + r * paddedDim, rescale[r], output + r * paddedDim, paddedDim);
+                OnlineSoftmax(scoresT, width, paddedKeys, runningMax, runningSum, rescale);
+                for (int r = 0; r < rows; r++)
+                {
+                    if (rescale[r] != 1f)
+                        CpuVector.Scale(output + r * paddedDim, rescale[r], output + r * paddedDim, paddedDim);
+                }
             }
 
             float* valueRows = v + kvBase + (long)k0 * d;
@@ -217,6 +222,40 @@ public static unsafe class CpuAttention
     }
 
     /// <summary>
+    /// The ReLU normaliser's weights for a tile of Sᵀ: ReLU(s) in place (NaN kept, −∞ to 0), and each query's count of
+    /// visible keys added to its running sum (the divisor at the end). No max, so O is never rescaled.
+    /// </summary>
+    private static void ReluWeights(float* scoresT, int width, int keys, float* visibleCounts)
+    {
+        if (CpuFeatures.Vector512Paths)
+            ReluWeights<Vector512<float>, CpuVector.Lanes512>(scoresT, width, keys, visibleCounts);
+        else
+            ReluWeights<Vector256<float>, CpuVector.Lanes256>(scoresT, width, keys, visibleCounts);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ReluWeights<TVector, TLanes>(float* scoresT, int width, int keys, float* visibleCounts)
+        where TVector : struct where TLanes : struct, CpuVector.ILanes<TVector>
+    {
+        var lanes = default(TLanes);
+        var negativeInfinity = lanes.Constant(float.NegativeInfinity);
+        var zero = lanes.Constant(0f);
+        var one = lanes.Constant(1f);
+        for (int r = 0; r < width; r += lanes.Count)
+        {
+            var count = lanes.Load(visibleCounts + r);
+            for (int j = 0; j < keys; j++)
+            {
+                float* row = scoresT + j * width + r;
+                var s = lanes.Load(row);
+                count = lanes.Add(count, lanes.Select(lanes.EqualsMask(s, negativeInfinity), zero, one));
+                lanes.Store(lanes.Select(lanes.EqualsMask(s, s), lanes.Max(s, zero), s), row);
+            }
+            lanes.Store(count, visibleCounts + r);
+        }
+    }
+
+    /// <summary>
     /// Copies <paramref name="count"/> rows of <paramref name="width"/> floats into rows of <paramref name="stride"/>,
     /// zero-filling up to <paramref name="paddedRows"/> rows and the stride: whole micro-tiles without reading past the data.
     /// </summary>
@@ -260,6 +299,15 @@ public static unsafe class CpuAttention
             nan |= float.IsNaN(s);
         }
         new Span<float>(output, d).Clear();
+        if (p.Normalizer == (int)ScoreNormalizer.Relu)
+        {
+            int visible = 0;
+            for (int j = 0; j < count; j++)
+                visible += weights[j] == float.NegativeInfinity ? 0 : 1;
+            for (int j = 0; j < count && visible > 0; j++)
+                CpuVector.AddScaled(output, ActivationMath.Relu(weights[j]) / visible, v + kvBase + (long)(begin + j) * d, d);
+            return;
+        }
         if (nan || max == float.NegativeInfinity)
         {
             if (nan)

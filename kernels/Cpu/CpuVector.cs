@@ -68,6 +68,34 @@ public static unsafe class CpuVector
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), Avx512F.Scale(p, n), x);
     }
 
+    /// <summary>tanh(x) per lane as <see cref="ActivationMath.Tanh"/> computes it: 1 − 2/(e^(2x) + 1), ±1 at the ends, NaN kept.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Tanh(Vector256<float> x) =>
+        Vector256.Create(1f) - Vector256.Create(2f) / (Exp(x + x) + Vector256.Create(1f));
+
+    /// <summary>Σ w[a]·tanh(q[a] + k[a]): the additive attention score of one query and key over projected rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float AdditiveScore(float* q, float* k, float* w, int length)
+    {
+        int a = 0;
+        float sum = 0f;
+        if (CpuFeatures.Vector256Paths)
+        {
+            Vector256<float> s0 = default, s1 = default;
+            for (; a + 16 <= length; a += 16)
+            {
+                s0 = MultiplyAdd(Vector256.Load(w + a), Tanh(Vector256.Load(q + a) + Vector256.Load(k + a)), s0);
+                s1 = MultiplyAdd(Vector256.Load(w + a + 8), Tanh(Vector256.Load(q + a + 8) + Vector256.Load(k + a + 8)), s1);
+            }
+            for (; a + 8 <= length; a += 8)
+                s0 = MultiplyAdd(Vector256.Load(w + a), Tanh(Vector256.Load(q + a) + Vector256.Load(k + a)), s0);
+            sum = Vector256.Sum(s0 + s1);
+        }
+        for (; a < length; a++)
+            sum += w[a] * ActivationMath.Tanh(q[a] + k[a]);
+        return sum;
+    }
+
     /// <summary>max(0, x) per lane, NaN kept (as PyTorch and the ILGPU kernels do).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Relu(Vector256<float> x) =>

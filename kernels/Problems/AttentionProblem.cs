@@ -1,8 +1,9 @@
 namespace GpuAttention.Problems;
 
 /// <summary>
-/// O = softmax(scale·Q·Kᵀ + mask)·V over [batch, heads, L, headDim] operands, with the first <see cref="Lk"/> of
-/// <see cref="KeyCapacity"/> rows of K and V attended to (a key/value cache allocated for its longest sequence).
+/// O = normalise(score(Q, K) + mask)·V over [batch, heads, L, width] operands, with the first <see cref="Lk"/> of
+/// <see cref="KeyCapacity"/> rows of K and V attended to (a key/value cache allocated for its longest sequence). The score
+/// is scale·Q·Kᵀ, or for additive attention Σₐ wₐ·tanh(q'ₐ + k'ₐ) over projected rows (the scale is then 1).
 /// </summary>
 public struct AttentionProblem
 {
@@ -16,16 +17,20 @@ public struct AttentionProblem
     public int Lk;
     /// <summary>Rows K and V hold per (batch, head), ≥ Lk.</summary>
     public int KeyCapacity;
-    /// <summary>Head dimension d.</summary>
+    /// <summary>Width of the Q and K rows the score reads: the head dimension d, or the additive form's projected width.</summary>
     public int HeadDim;
+    /// <summary>Width of the V and O rows (the head dimension for dot-product attention).</summary>
+    public int ValueDim;
     /// <summary>Multiplies Q·Kᵀ (usually 1/√d).</summary>
     public float Scale;
-    /// <summary>Non-zero: write the log-sum-exp of each query row's scores.</summary>
+    /// <summary>Non-zero: write the log-sum-exp of each query row's scores (softmax only).</summary>
     public int WriteLogSumExp;
+    /// <summary>A <see cref="ScoreNormalizer"/> value.</summary>
+    public int Normalizer;
 
     /// <summary>(batch, head) pairs.</summary>
     public readonly int BatchHeads => Batch * Heads;
 
-    /// <summary>Multiply-adds of the unmasked problem, Q·Kᵀ and P·V: 2·B·H·Lq·Lk·d.</summary>
-    public readonly long MultiplyAdds => 2L * Batch * Heads * Lq * Lk * HeadDim;
+    /// <summary>Multiply-adds of the unmasked problem, Q·Kᵀ and P·V: B·H·Lq·Lk·(d + d_v).</summary>
+    public readonly long MultiplyAdds => (long)Batch * Heads * Lq * Lk * (HeadDim + ValueDim);
 }

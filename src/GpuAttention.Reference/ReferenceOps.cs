@@ -103,38 +103,97 @@ public static class ReferenceOps
         return y;
     }
 
-    /// <summary>softmax(scale·Q·Kᵀ + mask)·V per (batch, head), plus the log-sum-exp of each row.</summary>
+    /// <summary>
+    /// softmax(scale·Q·Kᵀ + mask)·V per (batch, head), plus the log-sum-exp of each row; with
+    /// <paramref name="reluNormalizer"/>, ReLU(score) / (visible keys) in place of the softmax.
+    /// </summary>
     public static (double[] Output, double[] LogSumExp) Attention(float[] q, float[] k, float[] v, int batch, int heads,
-        int lq, int lk, int d, ReferenceMask mask, double scale)
+        int lq, int lk, int d, ReferenceMask mask, double scale, bool reluNormalizer = false) =>
+        Attend(v, batch, heads, lq, lk, d, mask, reluNormalizer, (pair, i, j) =>
+        {
+            double dot = 0;
+            for (int c = 0; c < d; c++)
+                dot += (double)q[(pair * lq + i) * d + c] * k[(pair * lk + j) * d + c];
+            return scale * dot;
+        });
+
+    /// <summary>
+    /// Additive attention per (batch, head): score(i, j) = Σₐ w[a]·tanh(q'[i, a] + k'[j, a]) with q' = q·W_q [dq, da] and
+    /// k' = k·W_k [dk, da] made in double precision, then the mask and the softmax (or the ReLU normaliser) and the
+    /// weighted sum of v [.., lk, dv].
+    /// </summary>
+    public static (double[] Output, double[] LogSumExp) AdditiveAttention(float[] q, float[] k, float[] v, float[] wq, float[] wk,
+        float[] w, int batch, int heads, int lq, int lk, int dq, int dk, int dv, int da, ReferenceMask mask, bool reluNormalizer = false)
     {
-        var output = new double[batch * heads * lq * d];
+        double[] Project(float[] x, float[] weight, int rows, int inner)
+        {
+            var result = new double[rows * da];
+            for (int r = 0; r < rows; r++)
+            for (int a = 0; a < da; a++)
+            {
+                double sum = 0;
+                for (int c = 0; c < inner; c++)
+                    sum += (double)x[r * inner + c] * weight[c * da + a];
+                result[r * da + a] = sum;
+            }
+            return result;
+        }
+        var projectedQ = Project(q, wq, batch * heads * lq, dq);
+        var projectedK = Project(k, wk, batch * heads * lk, dk);
+        return Attend(v, batch, heads, lq, lk, dv, mask, reluNormalizer, (pair, i, j) =>
+        {
+            double score = 0;
+            for (int a = 0; a < da; a++)
+                score += w[a] * Math.Tanh(projectedQ[(pair * lq + i) * da + a] + projectedK[(pair * lk + j) * da + a]);
+            return score;
+        });
+    }
+
+    /// <summary>
+    /// normalise(score + mask)·V for every (batch·head pair, i), given the unmasked score of (pair, i, j). A hidden key (by
+    /// the rules, or −∞ in the additive mask) weighs 0; a row with no visible key is zeros with a −∞ log-sum-exp; a NaN
+    /// score makes its row NaN.
+    /// </summary>
+    private static (double[] Output, double[] LogSumExp) Attend(float[] v, int batch, int heads, int lq, int lk, int dv,
+        ReferenceMask mask, bool reluNormalizer, Func<int, int, int, double> score)
+    {
+        var output = new double[batch * heads * lq * dv];
         var lse = new double[batch * heads * lq];
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < heads; h++)
         {
-            int qBase = (b * heads + h) * lq * d, kBase = (b * heads + h) * lk * d;
+            int pair = b * heads + h;
             for (int i = 0; i < lq; i++)
             {
                 var scores = new double[lk];
-                double max = double.NegativeInfinity;
                 for (int j = 0; j < lk; j++)
+                    scores[j] = mask.Visible(b, i, j, lq, lk) ? score(pair, i, j) + mask.AdditiveAt(b, h, i, j) : double.NegativeInfinity;
+                var weights = new double[lk];
+                if (reluNormalizer)
                 {
-                    double dot = 0;
-                    for (int c = 0; c < d; c++)
-                        dot += (double)q[qBase + i * d + c] * k[kBase + j * d + c];
-                    scores[j] = mask.Visible(b, i, j, lq, lk) ? scale * dot + mask.AdditiveAt(b, h, i, j) : double.NegativeInfinity;
-                    max = Math.Max(max, scores[j]);
+                    int count = scores.Count(s => !double.IsNegativeInfinity(s));
+                    for (int j = 0; j < lk; j++)
+                        weights[j] = double.IsNegativeInfinity(scores[j]) ? 0 : Relu(scores[j]) / count;
+                    lse[pair * lq + i] = double.NaN;
                 }
-                double sum = 0;
-                for (int j = 0; j < lk; j++)
-                    if (!double.IsNegativeInfinity(scores[j])) sum += Math.Exp(scores[j] - max);
-                lse[(b * heads + h) * lq + i] = sum == 0 ? double.NegativeInfinity : max + Math.Log(sum);
-                for (int c = 0; c < d; c++)
+                else
+                {
+                    double max = double.NegativeInfinity;
+                    foreach (double s in scores)
+                        max = Math.Max(max, s);   // NaN wins: a NaN score makes its row NaN
+                    double sum = 0;
+                    for (int j = 0; j < lk; j++)
+                        if (!double.IsNegativeInfinity(scores[j])) sum += Math.Exp(scores[j] - max);
+                    for (int j = 0; j < lk; j++)
+                        weights[j] = double.IsNegativeInfinity(scores[j]) ? 0 : Math.Exp(scores[j] - max) / sum;
+                    lse[pair * lq + i] = sum == 0 ? double.NegativeInfinity : max + Math.Log(sum);
+                }
+                for (int c = 0; c < dv; c++)
                 {
                     double acc = 0;
                     for (int j = 0; j < lk; j++)
-                        if (!double.IsNegativeInfinity(scores[j])) acc += Math.Exp(scores[j] - max) / sum * v[kBase + j * d + c];
-                    output[qBase + i * d + c] = acc;
+                        acc += weights[j] * v[(pair * lk + j) * dv + c];
+                    output[(pair * lq + i) * dv + c] = acc;
                 }
             }
         }

@@ -1,5 +1,6 @@
 using GpuAttention.Backends.Ilgpu;
 using GpuAttention.Ops;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
 using GpuAttention.Reference;
 
@@ -33,6 +34,66 @@ public sealed class AttentionTests
     public void FusedMatchesReferenceForEveryMask(string deviceName, string maskName, int lq, int lk, int d) =>
         RunAndCompare(TestDevices.Get(deviceName), maskName, batch: 2, heads: 2, lq, lk, d, magnitude: 1f, seed: lq * 7 + lk);
 
+    /// <summary>The ReLU normaliser in the fused kernels: every mask, a decoding step (the managed row-by-row path) and a tile-sized problem.</summary>
+    public static TheoryData<string, string, int, int> ReluCases()
+    {
+        var data = new TheoryData<string, string, int, int>();
+        foreach (string device in TestDevices.Names)
+        foreach (string mask in MaskCases.Names)
+        foreach (var (lq, lk) in new[] { (1, 23), (37, 11) })
+            data.Add(device, mask, lq, lk);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ReluCases))]
+    public void FusedReluNormalizerMatchesReference(string deviceName, string maskName, int lq, int lk) =>
+        RunAndCompare(TestDevices.Get(deviceName), maskName, batch: 2, heads: 2, lq, lk, 24, magnitude: 1f, seed: lq + lk, relu: true);
+
+    [Fact]
+    public void FusedReluNormalizerOnGpuLaunchProfileMatchesReference() =>
+        RunAndCompare(TestDevices.Get(TestDevices.GpuProfileOnCpu), "causal+padding", batch: 2, heads: 1, lq: 70, lk: 75, d: 64,
+            magnitude: 1f, seed: 8, relu: true);
+
+    /// <summary>A NaN in one query makes that row NaN under either normaliser, and no other row.</summary>
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void NaNSpreadsOverItsRowOnly(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int lq = 5, lk = 7, d = 8;
+        var qv = RandomData.Uniform(lq * d, 71);
+        qv[2 * d + 3] = float.NaN;
+        var kv = RandomData.Uniform(lk * d, 72);
+        var vv = RandomData.Uniform(lk * d, 73);
+        using var q = device.Upload(qv, 1, 1, lq, d);
+        using var k = device.Upload(kv, 1, 1, lk, d);
+        using var v = device.Upload(vv, 1, 1, lk, d);
+        using var o = device.Allocate(1, 1, lq, d);
+        foreach (var normalizer in new[] { ScoreNormalizer.Softmax, ScoreNormalizer.Relu })
+        {
+            Attention.Fused(q, k, v, o, normalizer: normalizer);
+            var (want, _) = ReferenceOps.Attention(qv, kv, vv, 1, 1, lq, lk, d, new ReferenceMask(), 1 / Math.Sqrt(d),
+                reluNormalizer: normalizer == ScoreNormalizer.Relu);
+            var got = o.ToArray();
+            Numerics.AssertClose(want, got, what: $"{normalizer}");
+            Assert.All(got.Skip(2 * d).Take(d), x => Assert.True(float.IsNaN(x)));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void ReluNormalizerHasNoLogSumExp(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var q = device.Allocate(1, 1, 3, 4);
+        using var o = device.Allocate(1, 1, 3, 4);
+        using var lse = device.Allocate(1, 1, 3);
+        var error = Assert.Throws<ArgumentException>(() =>
+            Attention.Fused(q, q, q, o, logSumExp: lse, normalizer: ScoreNormalizer.Relu));
+        Assert.Equal("logSumExp", error.ParamName);
+    }
+
     [Theory]
     [MemberData(nameof(HeadDims))]
     public void FusedMatchesReferenceForEachHeadDim(string deviceName, int d) =>
@@ -64,9 +125,12 @@ public sealed class AttentionTests
         using var v = device.Upload(RandomData.Uniform(batch * heads * lk * d, 63), batch, heads, lk, d);
         using var fused = device.Allocate(batch, heads, lq, d);
         using var unfused = device.Allocate(batch, heads, lq, d);
-        Attention.Fused(q, k, v, fused, mask);
-        Attention.Unfused(q, k, v, unfused, mask);
-        Numerics.AssertClose(unfused.ToArray().Select(x => (double)x).ToArray(), fused.ToArray());
+        foreach (var normalizer in new[] { ScoreNormalizer.Softmax, ScoreNormalizer.Relu })
+        {
+            Attention.Fused(q, k, v, fused, mask, normalizer: normalizer);
+            Attention.Unfused(q, k, v, unfused, mask, normalizer: normalizer);
+            Numerics.AssertClose(unfused.ToArray().Select(x => (double)x).ToArray(), fused.ToArray(), what: $"{normalizer}");
+        }
     }
 
     /// <summary>
@@ -117,7 +181,7 @@ public sealed class AttentionTests
     }
 
     internal static void RunAndCompare(ComputeDevice device, string maskName, int batch, int heads, int lq, int lk, int d,
-        float magnitude, int seed)
+        float magnitude, int seed, bool relu = false)
     {
         var qv = RandomData.Uniform(batch * heads * lq * d, seed, magnitude);
         var kv = RandomData.Uniform(batch * heads * lk * d, seed + 1, magnitude);
@@ -129,9 +193,11 @@ public sealed class AttentionTests
         using var v = device.Upload(vv, batch, heads, lk, d);
         using var o = device.Allocate(batch, heads, lq, d);
         using var lse = device.Allocate(batch, heads, lq);
-        Attention.Fused(q, k, v, o, mask, logSumExp: lse);
-        var (want, wantLse) = ReferenceOps.Attention(qv, kv, vv, batch, heads, lq, lk, d, reference, 1.0 / Math.Sqrt(d));
-        Numerics.AssertClose(want, o.ToArray(), what: $"{maskName} output");
-        Numerics.AssertClose(wantLse, lse.ToArray(), what: $"{maskName} log-sum-exp");
+        var normalizer = relu ? ScoreNormalizer.Relu : ScoreNormalizer.Softmax;
+        Attention.Fused(q, k, v, o, mask, logSumExp: relu ? null : lse, normalizer: normalizer);
+        var (want, wantLse) = ReferenceOps.Attention(qv, kv, vv, batch, heads, lq, lk, d, reference, 1.0 / Math.Sqrt(d), relu);
+        Numerics.AssertClose(want, o.ToArray(), what: $"{maskName} {normalizer} output");
+        if (!relu)
+            Numerics.AssertClose(wantLse, lse.ToArray(), what: $"{maskName} log-sum-exp");
     }
 }

@@ -48,11 +48,22 @@ public sealed class PtxGateTests(ITestOutputHelper output)
             kernels.Add(new($"MatMulKernels.Tiled<{tile.GetType().Name}>", MatMulKernels.TiledFor(tile).Method, true,
                 tile.GroupX * tile.GroupY, MatMulKernels.TiledSharedFloats(tile.Depth, tile.GroupX, tile.GroupY) * sizeof(float), 64, true,
                 "a 4×4 register block per thread: ≤ 64 registers keeps 4 groups of 256 threads (50 %) per SM, enough with 16 FMAs per 8 shared loads"));
-        foreach (var (columns, accumulator) in new[] { (8, typeof(Columns8)), (16, typeof(Pair<Columns8>)), (32, typeof(Pair<Pair<Columns8>>)) })
-            kernels.Add(new($"AttentionKernels.FlashForward<{columns} columns>",
-                typeof(AttentionKernels).GetMethod(nameof(AttentionKernels.FlashForward))!.MakeGenericMethod(accumulator), true,
+        var flashVariants = new[]
+        {
+            (8, typeof(Columns8), typeof(DotProductScore), typeof(SoftmaxWeights)),
+            (16, typeof(Pair<Columns8>), typeof(DotProductScore), typeof(SoftmaxWeights)),
+            (32, typeof(Pair<Pair<Columns8>>), typeof(DotProductScore), typeof(SoftmaxWeights)),
+            (32, typeof(Pair<Pair<Columns8>>), typeof(DotProductScore), typeof(ReluWeights)),
+            (32, typeof(Pair<Pair<Columns8>>), typeof(AdditiveScore), typeof(SoftmaxWeights)),
+            (32, typeof(Pair<Pair<Columns8>>), typeof(AdditiveScore), typeof(ReluWeights)),
+        };
+        foreach (var (columns, accumulator, score, weights) in flashVariants)
+            kernels.Add(new($"AttentionKernels.FlashForward<{columns} columns, {score.Name}, {weights.Name}>",
+                typeof(AttentionKernels).GetMethod(nameof(AttentionKernels.FlashForward))!.MakeGenericMethod(accumulator, score, weights), true,
                 gpu.AttentionGroupSize, attentionShared, 96, true,
                 $"each thread accumulates up to {columns} columns of a query row in registers: ≤ 96 registers keeps 5 groups of 128 threads (31 %) per SM, about what its shared memory allows"));
+        kernels.Add(new("AttentionKernels.AdditiveScores", M(typeof(AttentionKernels), nameof(AttentionKernels.AdditiveScores)), false, 256, 0, 32, true,
+            "the unfused additive baseline, one score (a tanh per projected column) per thread: " + Streaming));
         foreach (var (format, type, instruction) in new[] { ("Bf16Mma", typeof(Bf16Mma), "HMMA.16816.F32.BF16"), ("F16Mma", typeof(F16Mma), "HMMA.16816.F32") })
             kernels.Add(new($"MmaKernels.TileProducts<{format}>",
                 typeof(MmaKernels).GetMethod(nameof(MmaKernels.TileProducts))!.MakeGenericMethod(type), true, 128, 0, 40, true,

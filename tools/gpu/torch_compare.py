@@ -130,10 +130,51 @@ def attention_problem(p, t):
             scores.masked_fill_(mask, float("-inf"))
         return torch.matmul(torch.softmax(scores, dim=-1), v)
 
+    if p.get("normalizer", "softmax") == "relu":
+        # No PyTorch kernel has the ReLU normaliser: ReLU(score) divided by the visible keys, composed from its ops.
+        visible = torch.full((length, 1), float(length), device=q.device) if mask is None else \
+            (~mask).sum(-1, keepdim=True).to(q.dtype)
+
+        def relu_normalised():
+            scores = torch.matmul(q, k.transpose(-2, -1)).mul_(scale)
+            if mask is not None:
+                scores.masked_fill_(mask, 0.0)
+            return torch.matmul(torch.relu_(scores).div_(visible), v)
+        return "relu (composed)", relu_normalised, ours, None, None
+
     # PyTorch runs its best whichever of our kernels (fused or not) ran.
     if hasattr(F, "scaled_dot_product_attention"):
         return "sdpa", (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)), ours, unfused, None
     return "math", unfused, ours, unfused, None
+
+
+def additive_attention_problem(p, t):
+    """wᵀ·tanh(q·W_q + k·W_k) per (query, key), masked, normalised (softmax or ReLU / visible keys), times v. PyTorch has
+    no additive attention kernel: this is the plain composition, with its [B, H, L, L, d_a] broadcast done in key chunks
+    so that it fits in memory."""
+    width, length = p["width"], p["length"]
+    shape = [p["batch"], p["heads"], length, width]
+    q, k, v = (expect_shape(t, name, shape) for name in ("q", "k", "v"))
+    wq, wk = expect_shape(t, "queryProjection", [width, width]), expect_shape(t, "keyProjection", [width, width])
+    w = expect_shape(t, "scoreVector", [width])
+    ours = expect_shape(t, "output", shape)
+    mask = torch.ones(length, length, dtype=torch.bool, device=q.device).triu(1) if p["causal"] else None
+    relu = p.get("normalizer", "softmax") == "relu"
+
+    def composed():
+        projected_q, projected_k = torch.matmul(q, wq), torch.matmul(k, wk)
+        chunk = max(1, (1 << 27) // (q.shape[0] * q.shape[1] * length * width))
+        scores = torch.cat([torch.tanh(projected_q.unsqueeze(-2) + projected_k[..., j:j + chunk, :].unsqueeze(-3)).matmul(w)
+                            for j in range(0, length, chunk)], dim=-1)
+        if relu:
+            if mask is not None:
+                scores.masked_fill_(mask, 0.0)
+            visible = (length if mask is None else (~mask).sum(-1, keepdim=True).to(q.dtype))
+            return torch.matmul(torch.relu_(scores).div_(visible), v)
+        if mask is not None:
+            scores.masked_fill_(mask, float("-inf"))
+        return torch.matmul(torch.softmax(scores, dim=-1), v)
+    return "composed", composed, ours, None, None
 
 
 def encoder_layer_problem(p, t):
@@ -154,6 +195,7 @@ def encoder_layer_problem(p, t):
 PROBLEMS = {
     "matmul": matmul_problem,
     "attention": attention_problem,
+    "additiveAttention": additive_attention_problem,
     "encoderLayer": encoder_layer_problem,
 }
 

@@ -107,6 +107,17 @@ internal abstract class Backend : IDisposable
     public abstract void Attention(AttentionProblem p, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
         DeviceTensor? logSumExp, ResolvedMask mask);
 
+    /// <summary>
+    /// The fused additive attention over projected queries and keys (q' [batch, heads, Lq, width], k' [.., Lk, width]),
+    /// w [width] and V [.., Lk, ValueDim]: no Lq×Lk buffer.
+    /// </summary>
+    public abstract void AdditiveAttention(AttentionProblem p, DeviceTensor projectedQ, DeviceTensor projectedK, DeviceTensor v,
+        DeviceTensor scoreVector, DeviceTensor output, DeviceTensor? logSumExp, ResolvedMask mask);
+
+    /// <summary>The unfused baseline's additive scores S [batch·heads·Lq, Lk] (unmasked, unnormalised).</summary>
+    public abstract void AdditiveScores(AttentionProblem p, DeviceTensor projectedQ, DeviceTensor projectedK, DeviceTensor scoreVector,
+        DeviceTensor scores);
+
     public abstract void LayerNorm(LayerNormProblem p, DeviceTensor x, DeviceTensor? residual, DeviceTensor gain, DeviceTensor bias,
         DeviceTensor y);
 

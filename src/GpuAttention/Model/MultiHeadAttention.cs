@@ -1,18 +1,23 @@
 using GpuAttention.Ops;
+using GpuAttention.Problems;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Model;
 
 /// <summary>
 /// MultiHead(Q, K, V) = Concat(head₁…headₕ)·W_o with headᵢ = Attention(Q·W_qᵢ, K·W_kᵢ, V·W_vᵢ): the h heads run
-/// in one fused attention launch over [batch, heads, L, d_k].
+/// in one fused attention launch over [batch, heads, L, d_k]. The score is the paper's scaled dot product, or additive
+/// (<paramref name="additive"/>, see <see cref="AdditiveScorer"/>); the weights are its softmax, or ReLU(score) over the
+/// visible keys (<paramref name="normalizer"/>).
 /// </summary>
-public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, Linear output, int heads) : IDisposable
+public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, Linear output, int heads,
+    ScoreNormalizer normalizer = ScoreNormalizer.Softmax, AdditiveScorer? additive = null) : IDisposable
 {
     private readonly int headDim = output.OutFeatures / heads;
 
     /// <summary>
-    /// Loads PyTorch's <c>{prefix}in_proj_weight</c> (rows q, k, v), <c>in_proj_bias</c> and <c>out_proj</c>.
+    /// Loads PyTorch's <c>{prefix}in_proj_weight</c> (rows q, k, v), <c>in_proj_bias</c> and <c>out_proj</c>, and for an
+    /// additive score (<c>score: additive</c>) the <see cref="AdditiveScorer"/>'s weights.
     /// </summary>
     public static MultiHeadAttention Load(WeightSource weights, string prefix, TransformerConfig config)
     {
@@ -20,8 +25,9 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
         Linear Projection(int index) => new(
             weights.LoadRows(prefix + "in_proj_weight", 3 * d, d, index * d, d),
             weights.LoadSlice(prefix + "in_proj_bias", 3 * d, index * d, d));
+        var additive = config.Score == "additive" ? AdditiveScorer.Load(weights, prefix, config.HeadDim, config.AdditiveWidth) : null;
         return new MultiHeadAttention(Projection(0), Projection(1), Projection(2), Linear.Load(weights, prefix + "out_proj", d, d),
-            config.Heads);
+            config.Heads, config.Normalizer == "relu" ? ScoreNormalizer.Relu : ScoreNormalizer.Softmax, additive);
     }
 
     /// <summary>
@@ -73,7 +79,11 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
         using var q = Project(query, x);
         var device = x.Device;
         using var attended = device.Allocate(batch, heads, length, headDim);
-        Attention.Fused(q, keys, values, attended, mask, keyLength: keyLength);
+        if (additive is null)
+            Attention.Fused(q, keys, values, attended, mask, keyLength: keyLength, normalizer: normalizer);
+        else
+            AdditiveAttention.Fused(q, keys, values, additive.QueryWeight, additive.KeyWeight, additive.ScoreVector, attended, mask,
+                normalizer, keyLength: keyLength);
         using var merged = device.Allocate(batch, length, heads * headDim);
         HeadLayout.Merge(attended, merged);
         return output.Forward(merged);
@@ -94,5 +104,6 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
         key.Dispose();
         value.Dispose();
         output.Dispose();
+        additive?.Dispose();
     }
 }

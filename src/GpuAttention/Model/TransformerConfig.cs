@@ -1,4 +1,5 @@
 using System.Reflection;
+using GpuAttention.Ops;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -25,6 +26,12 @@ public sealed record TransformerConfig
     [JsonPropertyName("src_vocab")] public int SourceVocabulary { get; init; }
     /// <summary>Target vocabulary size.</summary>
     [JsonPropertyName("tgt_vocab")] public int TargetVocabulary { get; init; }
+    /// <summary>Attention score: <c>dot</c> (the paper's scaled dot product) or <c>additive</c> (wᵀ·tanh(W_q·q + W_k·k)).</summary>
+    [JsonPropertyName("score")] public string Score { get; init; } = "dot";
+    /// <summary>Attention weights: <c>softmax</c> (the paper's) or <c>relu</c> (ReLU(score) divided by the visible keys).</summary>
+    [JsonPropertyName("normalizer")] public string Normalizer { get; init; } = "softmax";
+    /// <summary>The additive score's width d_a (default: the head dimension d_k).</summary>
+    [JsonPropertyName("additive_dim")] public int? AdditiveDim { get; init; }
     /// <summary>Feed-forward activation: <c>relu</c> or <c>gelu</c>.</summary>
     [JsonPropertyName("activation")] public string Activation { get; init; } = "relu";
     /// <summary>Pre-LN (norm before each sublayer) when true; the paper's post-LN otherwise.</summary>
@@ -46,6 +53,9 @@ public sealed record TransformerConfig
 
     /// <summary>d_k = d_model / heads.</summary>
     [JsonIgnore] public int HeadDim => DModel / Heads;
+
+    /// <summary>The additive score's width d_a: <see cref="AdditiveDim"/>, else the head dimension.</summary>
+    [JsonIgnore] public int AdditiveWidth => AdditiveDim ?? HeadDim;
 
     /// <summary><see cref="Positional"/> as a value.</summary>
     [JsonIgnore] public PositionalEncoding PositionalEncoding => Positional switch
@@ -110,6 +120,10 @@ public sealed record TransformerConfig
         Require(EncoderLayers >= 0 && DecoderLayers > 0, $"need ≥ 0 encoder and ≥ 1 decoder layers, got {EncoderLayers} and {DecoderLayers}");
         Require(SourceVocabulary > 0 && TargetVocabulary > 0, $"vocabularies must be positive, got {SourceVocabulary} and {TargetVocabulary}");
         Require(Activation is "relu" or "gelu", $"activation must be relu or gelu, got '{Activation}'");
+        Require(Score is "dot" or "additive", $"score must be dot or additive, got '{Score}'");
+        Require(Normalizer is "softmax" or "relu", $"normalizer must be softmax or relu, got '{Normalizer}'");
+        Require(AdditiveDim is null || (Score == "additive" && AdditiveDim > 0 && AdditiveDim <= AdditiveAttention.MaxWidth),
+            $"additive_dim must be 1..{AdditiveAttention.MaxWidth} with score additive, got {AdditiveDim} with score {Score}");
         Require(Positional is "sinusoidal" or "learned" or "none", $"positional must be sinusoidal, learned or none, got '{Positional}'");
         Require(EmbeddingScale is null || float.IsFinite(EmbeddingScale.Value), $"embedding_scale must be finite, got {EmbeddingScale}");
         Require(LayerNormEpsilon > 0 && float.IsFinite(LayerNormEpsilon), $"layer_norm_eps must be positive, got {LayerNormEpsilon}");

@@ -4,7 +4,10 @@ using GpuAttention.Runtime;
 
 namespace GpuAttention.Ops;
 
-/// <summary>Scaled dot-product attention O = softmax(scale·Q·Kᵀ + mask)·V over [batch, heads, L, headDim] operands.</summary>
+/// <summary>
+/// Scaled dot-product attention O = softmax(scale·Q·Kᵀ + mask)·V over [batch, heads, L, headDim] operands (or the ReLU
+/// normaliser in place of the softmax). Additive scoring is <see cref="AdditiveAttention"/>.
+/// </summary>
 public static class Attention
 {
     /// <summary>Largest head dimension the fused kernel accepts.</summary>
@@ -17,11 +20,15 @@ public static class Attention
     /// <paramref name="logSumExp"/> ([batch, heads, Lq]), when given, receives log Σⱼ exp(score) per query row
     /// (−∞ for a fully masked row, whose output is zeros). <paramref name="keyLength"/>, when given, attends to
     /// the first keyLength rows of k and v only: a key/value cache allocated for its longest sequence.
+    /// <paramref name="normalizer"/> <see cref="ScoreNormalizer.Relu"/> weighs each visible key by ReLU(score) divided by
+    /// the number of visible keys instead of the softmax (no log-sum-exp then; a fully masked row is zeros).
     /// </summary>
     public static void Fused(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
-        AttentionMask? mask = null, float? scale = null, DeviceTensor? logSumExp = null, int? keyLength = null)
+        AttentionMask? mask = null, float? scale = null, DeviceTensor? logSumExp = null, int? keyLength = null,
+        ScoreNormalizer normalizer = ScoreNormalizer.Softmax)
     {
         var (batch, heads, lq, capacity, d) = Validate(q, k, v, output, ref scale);
+        CheckNormalizer(normalizer, logSumExp);
         int lk = keyLength ?? capacity;
         if (lk < 1 || lk > capacity)
             throw new ArgumentOutOfRangeException(nameof(keyLength), keyLength,
@@ -40,8 +47,8 @@ public static class Attention
         logSumExp?.MarkWritten();
         var p = new AttentionProblem
         {
-            Batch = batch, Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, Scale = scale!.Value,
-            WriteLogSumExp = logSumExp is null ? 0 : 1,
+            Batch = batch, Heads = heads, Lq = lq, Lk = lk, KeyCapacity = capacity, HeadDim = d, ValueDim = d, Scale = scale!.Value,
+            WriteLogSumExp = logSumExp is null ? 0 : 1, Normalizer = (int)normalizer,
         };
         device.Backend.Attention(p, q, k, v, output, logSumExp, resolved);
     }
@@ -54,8 +61,7 @@ public static class Attention
         AttentionMask? mask = null, float? scale = null, ScoreNormalizer normalizer = ScoreNormalizer.Softmax)
     {
         var (batch, heads, lq, lk, d) = Validate(q, k, v, output, ref scale);
-        if (!Enum.IsDefined(normalizer))
-            throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
+        CheckNormalizer(normalizer, logSumExp: null);
         if ((long)batch * heads * lq * lk > DeviceTensor.MaxLength)
             throw new ArgumentException(
                 $"Arguments 'q' and 'k' make a score matrix of {(long)batch * heads * lq * lk} elements, more than the {DeviceTensor.MaxLength} a tensor holds; use Attention.Fused, which needs none.",
@@ -81,6 +87,17 @@ public static class Attention
         device.Backend.Softmax(Softmax.Problem(batch, heads, lq, lk, scale!.Value, normalizer), scores, scores, resolved);
         device.Backend.MatMul(valueProduct, scores, v, output, null, MatMulAlgorithm.Auto);
         device.Synchronize();
+    }
+
+    /// <summary>A known normaliser; the log-sum-exp only beside the softmax.</summary>
+    internal static void CheckNormalizer(ScoreNormalizer normalizer, DeviceTensor? logSumExp)
+    {
+        if (!Enum.IsDefined(normalizer))
+            throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "Unknown score normaliser.");
+        if (normalizer != ScoreNormalizer.Softmax && logSumExp is not null)
+            throw new ArgumentException(
+                $"Argument 'logSumExp' is the softmax's log Σ exp(score); the {normalizer} normaliser has none, so pass null.",
+                nameof(logSumExp));
     }
 
     private static (int Batch, int Heads, int Lq, int Lk, int D) Validate(DeviceTensor q, DeviceTensor k, DeviceTensor v,

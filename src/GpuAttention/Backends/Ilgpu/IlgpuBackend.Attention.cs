@@ -11,22 +11,28 @@ namespace GpuAttention.Backends.Ilgpu;
 internal sealed partial class IlgpuBackend
 {
     /// <summary>
-    /// <see cref="AttentionKernels.FlashForward"/> over grid (⌈Lq / RowTile⌉, batch·heads) with the tiling
-    /// <see cref="AttentionTiling.Choose"/> picks for the head dimension and the launch profile.
+    /// <see cref="AttentionKernels.FlashForward"/> (dot-product scores) over grid (⌈Lq / RowTile⌉, batch·heads) with the
+    /// tiling <see cref="AttentionTiling.Choose(int, int, LaunchProfile)"/> picks for the widths and the launch profile.
     /// </summary>
     public override void Attention(AttentionProblem p, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
-        DeviceTensor? logSumExp, ResolvedMask mask)
+        DeviceTensor? logSumExp, ResolvedMask mask) =>
+        LaunchFlashForward(p, additive: false, q, k, v, default, output, logSumExp, mask);
+
+    internal void LaunchFlashForward(AttentionProblem p, bool additive, DeviceTensor q, DeviceTensor k, DeviceTensor v,
+        ArrayView<float> scoreVector, DeviceTensor output, DeviceTensor? logSumExp, ResolvedMask mask)
     {
-        var tiling = AttentionTiling.Choose(p.HeadDim, profile)
+        var tiling = AttentionTiling.Choose(p.HeadDim, p.ValueDim, profile)
             ?? throw new ArgumentException(
-                $"Argument 'q' has head dimension {p.HeadDim}, for which no tiling fits the launch profile's {profile.SharedMemoryBytes} bytes of shared memory.",
+                $"Argument 'q' has rows of {p.HeadDim} (scored) and {p.ValueDim} (values), for which no tiling fits the launch profile's {profile.SharedMemoryBytes} bytes of shared memory.",
                 nameof(q));
         using var lengths = ValidLengths(mask);
         var config = new KernelConfig(
             new Index2D((p.Lq + tiling.RowTile - 1) / tiling.RowTile, p.BatchHeads),
             new Index2D(profile.AttentionGroupSize, 1),
             SharedMemoryConfig.RequestDynamic<float>(tiling.SharedFloats));
-        Kernels.FlashAttention(tiling.Capacity)(config, Floats(q), Floats(k), Floats(v), Floats(output), FloatsOrEmpty(logSumExp), View(mask, lengths), p,
+        var kernel = Kernels.FlashAttention(tiling.Capacity, additive, relu: p.Normalizer == (int)ScoreNormalizer.Relu);
+        kernel.Launch(config, Floats(q), Floats(k), Floats(v), Floats(output), FloatsOrEmpty(logSumExp), scoreVector,
+            View(mask, lengths), p,
             new AttentionTiles
             {
                 RowTile = tiling.RowTile,
@@ -37,25 +43,28 @@ internal sealed partial class IlgpuBackend
 }
 
 /// <summary>
-/// Tile sizes of the fused attention kernel for one head dimension and launch profile: the most query rows per
-/// group (≤ 64) whose output slice fits each thread's <see cref="AttentionKernels.MaxAccumulators"/> registers,
-/// then the profile's key tile (a multiple of <see cref="AttentionKernels.KeysPerThread"/>), both halved until the shared
-/// memory fits the profile's budget. <see cref="Capacity"/> is the register accumulator's width (8, 16 or 32 columns) that
-/// holds a thread's slice.
+/// Tile sizes of the fused attention kernel for the widths of its rows (scored Q/K rows, V/O rows) and a launch profile:
+/// the most query rows per group (≤ 64) whose output slice fits each thread's <see cref="AttentionKernels.MaxAccumulators"/>
+/// registers, then the profile's key tile (a multiple of <see cref="AttentionKernels.KeysPerThread"/>), both halved until
+/// the shared memory fits the profile's budget. <see cref="Capacity"/> is the register accumulator's width (8, 16 or 32
+/// columns) that holds a thread's slice.
 /// </summary>
 internal sealed record AttentionTiling(int RowTile, int KeyTile, int Capacity, int SharedFloats)
 {
-    public static AttentionTiling? Choose(int headDim, LaunchProfile profile)
+    /// <summary>The tiling for dot-product attention, whose scored and value rows are both <paramref name="headDim"/> wide.</summary>
+    public static AttentionTiling? Choose(int headDim, LaunchProfile profile) => Choose(headDim, headDim, profile);
+
+    public static AttentionTiling? Choose(int scoreWidth, int valueDim, LaunchProfile profile)
     {
         int threads = profile.AttentionGroupSize;
         int rowTile = Math.Min(64, threads);
-        while (rowTile > 1 && PerThreadColumns(headDim, threads / rowTile) > AttentionKernels.MaxAccumulators)
+        while (rowTile > 1 && PerThreadColumns(valueDim, threads / rowTile) > AttentionKernels.MaxAccumulators)
             rowTile /= 2;
-        if (PerThreadColumns(headDim, threads / rowTile) > AttentionKernels.MaxAccumulators)
+        if (PerThreadColumns(valueDim, threads / rowTile) > AttentionKernels.MaxAccumulators)
             return null;
         int keyTile = profile.AttentionKeyTile;
         int budget = profile.SharedMemoryBytes / sizeof(float);
-        int Shared() => AttentionKernels.SharedFloats(rowTile, keyTile, headDim, threads, AccumulatorFor(PerThreadColumns(headDim, threads / rowTile)));
+        int Shared() => AttentionKernels.SharedFloats(rowTile, keyTile, scoreWidth, threads, AccumulatorFor(PerThreadColumns(valueDim, threads / rowTile)));
         while (Shared() > budget && (keyTile > 8 || rowTile > 1))
         {
             if (keyTile > 8)
@@ -64,10 +73,10 @@ internal sealed record AttentionTiling(int RowTile, int KeyTile, int Capacity, i
                 rowTile /= 2;
         }
         int shared = Shared();
-        return shared <= budget ? new AttentionTiling(rowTile, keyTile, AccumulatorFor(PerThreadColumns(headDim, threads / rowTile)), shared) : null;
+        return shared <= budget ? new AttentionTiling(rowTile, keyTile, AccumulatorFor(PerThreadColumns(valueDim, threads / rowTile)), shared) : null;
     }
 
-    private static int PerThreadColumns(int headDim, int threadsPerRow) => (headDim + threadsPerRow - 1) / threadsPerRow;
+    private static int PerThreadColumns(int width, int threadsPerRow) => (width + threadsPerRow - 1) / threadsPerRow;
 
     /// <summary>The narrowest compiled accumulator (8, 16 or 32 columns) holding <paramref name="columns"/>.</summary>
     private static int AccumulatorFor(int columns) => columns <= 8 ? 8 : columns <= 16 ? 16 : 32;

@@ -15,7 +15,8 @@ internal sealed class KernelLibrary
     private readonly Dictionary<(int GroupX, int GroupY, int Depth), Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem>>> matMulTiled;
     private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int>> maskedSoftmax;
     private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int>> layerNorm;
-    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles>> flashAttention8, flashAttention16, flashAttention32;
+    private readonly Dictionary<(int Capacity, bool Additive, bool Relu), Lazy<FlashAttentionKernel>> flashAttention;
+    private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>> additiveScores;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> add;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, int>> scaleActivate;
     private readonly Lazy<Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>> embeddingGather;
@@ -37,9 +38,22 @@ internal sealed class KernelLibrary
                 accelerator.LoadStreamKernel(MatMulKernels.TiledFor(tile))));
         maskedSoftmax = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int>(SoftmaxKernels.MaskedSoftmax));
         layerNorm = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int>(LayerNormKernels.LayerNorm));
-        flashAttention8 = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles>(AttentionKernels.FlashForward<Columns8>));
-        flashAttention16 = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles>(AttentionKernels.FlashForward<Pair<Columns8>>));
-        flashAttention32 = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles>(AttentionKernels.FlashForward<Pair<Pair<Columns8>>>));
+        flashAttention = new()
+        {
+            [(8, false, false)] = Flash<Columns8, DotProductScore, SoftmaxWeights>(accelerator),
+            [(16, false, false)] = Flash<Pair<Columns8>, DotProductScore, SoftmaxWeights>(accelerator),
+            [(32, false, false)] = Flash<Pair<Pair<Columns8>>, DotProductScore, SoftmaxWeights>(accelerator),
+            [(8, false, true)] = Flash<Columns8, DotProductScore, ReluWeights>(accelerator),
+            [(16, false, true)] = Flash<Pair<Columns8>, DotProductScore, ReluWeights>(accelerator),
+            [(32, false, true)] = Flash<Pair<Pair<Columns8>>, DotProductScore, ReluWeights>(accelerator),
+            [(8, true, false)] = Flash<Columns8, AdditiveScore, SoftmaxWeights>(accelerator),
+            [(16, true, false)] = Flash<Pair<Columns8>, AdditiveScore, SoftmaxWeights>(accelerator),
+            [(32, true, false)] = Flash<Pair<Pair<Columns8>>, AdditiveScore, SoftmaxWeights>(accelerator),
+            [(8, true, true)] = Flash<Columns8, AdditiveScore, ReluWeights>(accelerator),
+            [(16, true, true)] = Flash<Pair<Columns8>, AdditiveScore, ReluWeights>(accelerator),
+            [(32, true, true)] = Flash<Pair<Pair<Columns8>>, AdditiveScore, ReluWeights>(accelerator),
+        };
+        additiveScores = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(AttentionKernels.AdditiveScores));
         add = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add));
         scaleActivate = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int>(ElementwiseKernels.ScaleActivate));
         embeddingGather = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(ElementwiseKernels.EmbeddingGather));
@@ -74,15 +88,20 @@ internal sealed class KernelLibrary
         };
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int> MaskedSoftmax => maskedSoftmax.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int> LayerNorm => layerNorm.Value;
-    /// <summary>The fused attention kernel whose register accumulator holds <paramref name="capacity"/> columns (8, 16 or 32).</summary>
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles> FlashAttention(int capacity) =>
-        capacity switch
-        {
-            8 => flashAttention8.Value,
-            16 => flashAttention16.Value,
-            32 => flashAttention32.Value,
-            _ => throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "compiled accumulator capacities are 8, 16 and 32"),
-        };
+    /// <summary>
+    /// The fused attention kernel whose register accumulator holds <paramref name="capacity"/> columns (8, 16 or 32), for
+    /// dot-product or additive scores and the softmax or ReLU normaliser.
+    /// </summary>
+    public FlashAttentionKernel FlashAttention(int capacity, bool additive, bool relu) =>
+        flashAttention.TryGetValue((capacity, additive, relu), out var kernel)
+            ? kernel.Value
+            : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "compiled accumulator capacities are 8, 16 and 32");
+    public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> AdditiveScores => additiveScores.Value;
+
+    private static Lazy<FlashAttentionKernel> Flash<TAccumulator, TScore, TWeights>(Accelerator accelerator)
+        where TAccumulator : struct, IRowAccumulator where TScore : struct, IAttentionScore where TWeights : struct, IScoreWeights =>
+        new(() => new FlashAttentionKernel(accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles>(AttentionKernels.FlashForward<TAccumulator, TScore, TWeights>)));
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> Add => add.Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float, int> ScaleActivate => scaleActivate.Value;
     public Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> EmbeddingGather => embeddingGather.Value;
@@ -97,3 +116,7 @@ internal sealed class KernelLibrary
     public Action<Index1D, ArrayView<ushort>, ArrayView<ushort>> F16ToBF16 => f16ToBF16.Value;
     public Action<Index1D, ArrayView<ushort>, ArrayView<ushort>> BF16ToF16 => bf16ToF16.Value;
 }
+
+/// <summary>A loaded <see cref="AttentionKernels.FlashForward"/> specialisation: q, k, v, o, log-sum-exp, w, mask, problem, tiles.</summary>
+internal sealed record FlashAttentionKernel(
+    Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles> Launch);
