@@ -201,13 +201,15 @@ public enum OrtWorkloadKind
     Attention,
     EncoderLayer,
     Decode,
+    SentenceEmbedding,
 }
 
 /// <summary>
 /// One workload of the ONNX Runtime comparisons: <see cref="Size"/> is N (matmul), L (attention, encoder layer) or the
 /// tokens decoded (decoding).
 /// </summary>
-public sealed record OrtWorkload(OrtWorkloadKind Kind, int Size, bool Causal = false, int DModel = 0, int Heads = 0, int DFeedForward = 0)
+public sealed record OrtWorkload(OrtWorkloadKind Kind, int Size, bool Causal = false, int DModel = 0, int Heads = 0, int DFeedForward = 0,
+    int Batch = 1, bool Padded = false)
     : IComparable, IChartable
 {
     public const int AttentionHeads = 8, AttentionHeadDim = 64;
@@ -221,6 +223,10 @@ public sealed record OrtWorkload(OrtWorkloadKind Kind, int Size, bool Causal = f
         new(OrtWorkloadKind.EncoderLayer, length, false, dModel, heads, dFeedForward);
 
     public static OrtWorkload Decode(int tokens) => new(OrtWorkloadKind.Decode, tokens);
+
+    /// <summary>Sentence embeddings of <paramref name="batch"/> texts of up to <paramref name="length"/> tokens (lengths spread 16…length when padded).</summary>
+    public static OrtWorkload SentenceEmbedding(int batch, int length, bool padded) =>
+        new(OrtWorkloadKind.SentenceEmbedding, length, Batch: batch, Padded: padded);
 
     /// <summary>Counted FLOPs (multiply and add each one), or null for decoding.</summary>
     public double? Flops => Kind switch
@@ -236,21 +242,22 @@ public sealed record OrtWorkload(OrtWorkloadKind Kind, int Size, bool Causal = f
         OrtWorkloadKind.MatMul => "matmul",
         OrtWorkloadKind.Attention => "attention",
         OrtWorkloadKind.EncoderLayer => "encoder layer",
+        OrtWorkloadKind.SentenceEmbedding => "sentence embeddings",
         _ => "decoding",
     };
 
-    string IChartable.Series => Causal ? "causal" : "";
+    string IChartable.Series => Causal ? "causal" : Padded ? "padded" : "";
 
     double IChartable.Size => Size;
 
     string IChartable.SizeLabel => Kind switch { OrtWorkloadKind.MatMul => "N", OrtWorkloadKind.Decode => "tokens", _ => "L" };
 
-    double IChartable.Work => Flops ?? Size;
+    double IChartable.Work => Flops ?? (double)Batch * Size;
 
-    WorkUnit IChartable.Unit => Kind == OrtWorkloadKind.Decode ? WorkUnit.Tokens : WorkUnit.Flops;
+    WorkUnit IChartable.Unit => Kind is OrtWorkloadKind.Decode or OrtWorkloadKind.SentenceEmbedding ? WorkUnit.Tokens : WorkUnit.Flops;
 
     public int CompareTo(object? obj) => obj is OrtWorkload other
-        ? (Kind, Size, Causal, DModel).CompareTo((other.Kind, other.Size, other.Causal, other.DModel))
+        ? (Kind, Size, Causal, DModel, Batch, Padded).CompareTo((other.Kind, other.Size, other.Causal, other.DModel, other.Batch, other.Padded))
         : 1;
 
     /// <summary>At most 20 characters, which BenchmarkDotNet shows without cutting: e.g. <c>attn L=4096 causal</c>.</summary>
@@ -259,6 +266,7 @@ public sealed record OrtWorkload(OrtWorkloadKind Kind, int Size, bool Causal = f
         OrtWorkloadKind.MatMul => $"matmul N={Size}",
         OrtWorkloadKind.Attention => $"attn L={Size}{(Causal ? " causal" : "")}",
         OrtWorkloadKind.EncoderLayer => $"encoder d={DModel} L={Size}",
+        OrtWorkloadKind.SentenceEmbedding => $"embed {Batch}x{Size}{(Padded ? " padded" : "")}",
         _ => $"decode {Size} tokens",
     };
 }

@@ -20,6 +20,7 @@ internal static class CommandLine
             verboseOption,
             DevicesCommand.Create(deviceOption),
             GenerateCommand.Create(deviceOption),
+            EmbedCommand.Create(deviceOption),
             BenchCommand.Create(deviceOption),
         };
         return Failures.Run(root.Parse(args), verboseOption, error);

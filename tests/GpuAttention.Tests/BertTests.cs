@@ -1,0 +1,166 @@
+using GpuAttention.Model;
+using GpuAttention.Runtime;
+
+namespace GpuAttention.Tests;
+
+/// <summary>The BERT encoder and sentence embeddings on the real all-MiniLM-L6-v2, against ONNX Runtime and the vocabulary.</summary>
+[Collection(AcceleratorCollection.Name)]
+public sealed class BertTests(ITestOutputHelper output)
+{
+    /// <summary>Twenty-two varied texts: 3 tokens up to the 128 of the longest (with [CLS] and [SEP]).</summary>
+    public static readonly string[] Sentences =
+    [
+        "Hello",
+        "A man is eating food.",
+        "A man is eating a piece of bread.",
+        "The girl is carrying a baby.",
+        "A man is riding a horse.",
+        "Two men pushed carts through the woods.",
+        "Café au lait, s'il vous plaît!",
+        "GPUs run attention kernels written in C# with ILGPU; no native binaries are shipped.",
+        "東京は日本の首都です。",
+        "Is 12345 a prime number? No: it is 3 · 5 · 823.",
+        "The quick brown fox jumps over the lazy dog.",
+        "Semantic search ranks documents by the cosine similarity of their embeddings.",
+        "¿Dónde está la biblioteca?",
+        "I can't believe it's not butter!!!",
+        "v2 of the model fixed the tokenizer's handling of accents: naïve, résumé, façade.",
+        "Transformers replaced recurrence with attention, and the field has not looked back since 2017.",
+        "😀 emoji and ☃ symbols become unknown tokens.",
+        "a",
+        "The mitochondria is the powerhouse of the cell, as every student of biology learns early on.",
+        "The stock market fell sharply on Monday after the central bank unexpectedly raised interest rates by half a point.",
+        string.Join(" ", Enumerable.Repeat("Attention is all you need, they said, and the encoders listened.", 7))
+            + " Then the decoders spoke: $5 + 3 = 8 yes.",
+        "Short again.",
+    ];
+
+    [Fact]
+    public void ManagedEmbeddingsMatchOnnxRuntimeBatchedAndOneByOne()
+    {
+        if (MiniLmFixture.RequireOrNull() is not string directory)
+        {
+            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked (run tools/minilm/provide-minilm.sh).");
+            return;
+        }
+        var device = TestDevices.Get("cpu");
+        using var embedder = SentenceEmbedder.Load(device, directory);
+        var tokens = Sentences.Select(embedder.Tokenize).ToArray();
+        Assert.Equal(3, tokens.Min(t => t.Length));
+        Assert.Equal(128, tokens.Max(t => t.Length));
+        var want = MiniLmFixture.OnnxRuntimeEmbeddings(directory, tokens);
+        var batched = embedder.Embed(Sentences);
+        var single = Sentences.Select(s => embedder.Embed([s])[0]).ToArray();
+        var wantSingle = tokens.Select(t => MiniLmFixture.OnnxRuntimeEmbeddings(directory, [t])[0]).ToArray();
+        double worstCosine = 1, worstDifference = 0;
+        for (int i = 0; i < Sentences.Length; i++)
+        {
+            foreach (var (got, reference, how) in new[] { (batched[i], want[i], "batched"), (single[i], wantSingle[i], "one by one") })
+            {
+                double cosine = got.Zip(reference).Sum(p => p.First * p.Second);
+                double difference = got.Zip(reference).Max(p => Math.Abs(p.First - p.Second));
+                worstCosine = Math.Min(worstCosine, cosine);
+                worstDifference = Math.Max(worstDifference, difference);
+                Assert.True(cosine >= 0.999999 && difference <= 1e-5,
+                    $"sentence {i} ({tokens[i].Length} tokens, {how}): cosine {cosine:R}, max |diff| {difference:E2}");
+            }
+        }
+        output.WriteLine($"{Sentences.Length} sentences, {tokens.Min(t => t.Length)}–{tokens.Max(t => t.Length)} tokens: " +
+            $"lowest cosine {worstCosine:R} (1 − {1 - worstCosine:E1}), largest |difference| {worstDifference:E2}");
+    }
+
+    /// <summary>The ILGPU kernels on the same model: one short sentence (the CPU accelerator runs every GPU thread as an OS thread).</summary>
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void EveryDeviceMatchesOnnxRuntimeOnAShortSentence(string deviceName)
+    {
+        if (MiniLmFixture.RequireOrNull() is not string directory)
+        {
+            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+            return;
+        }
+        var device = TestDevices.Get(deviceName);
+        using var embedder = SentenceEmbedder.Load(device, directory);
+        var tokens = embedder.Tokenize("A man is eating food.");
+        var want = MiniLmFixture.OnnxRuntimeEmbeddings(directory, [tokens])[0];
+        var got = embedder.EmbedTokens([tokens])[0];
+        double cosine = got.Zip(want).Sum(p => p.First * p.Second);
+        double difference = got.Zip(want).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(cosine >= 0.999999 && difference <= 1e-5, $"{deviceName}: cosine {cosine:R}, max |diff| {difference:E2}");
+    }
+
+    /// <summary>
+    /// Hugging Face's BERT tokenization, with ids looked up by hand in the model's vocab.txt: lower-casing, accent stripping,
+    /// punctuation and CJK splitting, greedy longest-match word pieces with ## continuations, [UNK] only for a word no piece
+    /// sequence covers. The package's own tokenizer differs on the second and third rows (it gives "caf [UNK]" and [UNK]);
+    /// Microsoft.ML.Tokenizers' default BERT pre-tokenizer on the last four (it drops ☃, $, +, =, ^, ~, ©, €: see
+    /// SentenceEmbedder's pre-tokenizer).
+    /// </summary>
+    [Theory]
+    [InlineData("Hello, the quick brown fox!", new[] { 101, 7592, 1010, 1996, 4248, 2829, 4419, 999, 102 })]
+    [InlineData("Café", new[] { 101, 7668, 102 })]
+    [InlineData("v2", new[] { 101, 1058, 2475, 102 })]
+    [InlineData("GPUs", new[] { 101, 14246, 2271, 102 })]
+    [InlineData("東京", new[] { 101, 1879, 1755, 102 })]
+    [InlineData("Naïve résumé (123)", new[] { 101, 15743, 13746, 1006, 13138, 1007, 102 })]
+    [InlineData("a☃b", new[] { 101, 100, 102 })]
+    [InlineData("$5 + 3 = 8", new[] { 101, 1002, 1019, 1009, 1017, 1027, 1022, 102 })]
+    [InlineData("x^2 a~b", new[] { 101, 1060, 1034, 1016, 1037, 1066, 1038, 102 })]
+    [InlineData("© €10", new[] { 101, 1075, 1574, 10790, 102 })]
+    public void TokenizationFollowsHuggingFaceBertRules(string text, int[] ids)
+    {
+        if (MiniLmFixture.RequireOrNull() is not string directory)
+        {
+            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+            return;
+        }
+        using var embedder = SentenceEmbedder.Load(TestDevices.Get("cpu"), directory);
+        Assert.Equal(ids, embedder.Tokenize(text));
+    }
+
+    [Fact]
+    public void LongTextsAreTruncatedToTheMaximumSequenceLength()
+    {
+        if (MiniLmFixture.RequireOrNull() is not string directory)
+        {
+            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+            return;
+        }
+        using var embedder = SentenceEmbedder.Load(TestDevices.Get("cpu"), directory);
+        var ids = embedder.Tokenize(string.Join(" ", Enumerable.Repeat("word", 1000)));
+        Assert.Equal(256, embedder.MaxTokens);
+        Assert.Equal(256, ids.Length);
+        Assert.Equal(101, ids[0]);
+        Assert.Equal(102, ids[^1]);
+    }
+
+    /// <summary>Broken folders are errors naming what is wrong.</summary>
+    [Fact]
+    public void AMissingTensorOrAnotherArchitectureIsAnErrorNamingIt()
+    {
+        if (MiniLmFixture.RequireOrNull() is not string directory)
+        {
+            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+            return;
+        }
+        string folder = System.IO.Directory.CreateTempSubdirectory("bert-tests").FullName;
+        try
+        {
+            var tensors = new Dictionary<string, Weights.HostTensor>(Weights.SafeTensors.Read(Path.Combine(directory, "model.safetensors")));
+            tensors.Remove("encoder.layer.3.attention.self.key.weight");
+            Weights.SafeTensors.Write(Path.Combine(folder, "model.safetensors"), tensors);
+            File.Copy(Path.Combine(directory, "config.json"), Path.Combine(folder, "config.json"));
+            var missing = Assert.Throws<InvalidDataException>(() => BertModel.Load(TestDevices.Get("cpu"), folder).Dispose());
+            Assert.Contains("encoder.layer.3.attention.self.key.weight", missing.Message);
+
+            File.WriteAllText(Path.Combine(folder, "config.json"),
+                File.ReadAllText(Path.Combine(directory, "config.json")).Replace("\"bert\"", "\"roberta\""));
+            var architecture = Assert.Throws<InvalidDataException>(() => BertModel.Load(TestDevices.Get("cpu"), folder).Dispose());
+            Assert.Contains("roberta", architecture.Message);
+        }
+        finally
+        {
+            System.IO.Directory.Delete(folder, recursive: true);
+        }
+    }
+}
