@@ -4,7 +4,7 @@ using GpuAttention.Runtime;
 namespace GpuAttention.Model;
 
 /// <summary>BERT's embeddings: LayerNorm(word + position + token type), positions 0, 1, … from a learned table.</summary>
-public sealed class BertEmbeddings(DeviceTensor words, DeviceTensor positions, DeviceTensor tokenTypes, LayerNormalization norm) : IDisposable
+public sealed class BertEmbeddings(DeviceTensor words, DeviceTensor positions, DeviceTensor segments, LayerNormalization norm) : IDisposable
 {
     /// <summary>Loads <c>{prefix}embeddings.word_embeddings</c>, <c>position_embeddings</c>, <c>token_type_embeddings</c> and <c>LayerNorm</c>.</summary>
     public static BertEmbeddings Load(WeightSource weights, string prefix, BertConfig config) =>
@@ -24,20 +24,18 @@ public sealed class BertEmbeddings(DeviceTensor words, DeviceTensor positions, D
             Elementwise.EmbeddingGather(tokens.SelectMany(row => row).ToArray(), words, sum);
             Elementwise.EmbeddingGather(Enumerable.Range(0, batch).SelectMany(_ => Enumerable.Range(0, length)).ToArray(), positions, part);
             Elementwise.Add(sum, part, sum);
-            Elementwise.EmbeddingGather(tokenTypes.SelectMany(row => row).ToArray(), this.tokenTypes, part);
+            Elementwise.EmbeddingGather(tokenTypes.SelectMany(row => row).ToArray(), segments, part);
             Elementwise.Add(sum, part, sum);
         }
         return norm.Forward(sum);
     }
-
-    private readonly DeviceTensor tokenTypes = tokenTypes;
 
     /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {
         words.Dispose();
         positions.Dispose();
-        tokenTypes.Dispose();
+        segments.Dispose();
         norm.Dispose();
     }
 }
