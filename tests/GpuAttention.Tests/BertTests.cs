@@ -134,6 +134,32 @@ public sealed class BertTests(ITestOutputHelper output)
         Assert.Equal(102, ids[^1]);
     }
 
+    /// <summary>The padded API returns the packed states at each sequence's real positions, and its first state on padding rows.</summary>
+    [Fact]
+    public void PaddedForwardHoldsThePackedStates()
+    {
+        if (MiniLmFixture.RequireOrNull() is not string directory)
+        {
+            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+            return;
+        }
+        using var model = BertModel.Load(TestDevices.Get("cpu"), directory);
+        int[][] sequences = [[101, 7592, 102], [101, 1996, 4248, 2829, 4419, 102]];
+        var (packed, packing) = model.ForwardPacked(sequences);
+        using (packed)
+        using (var padded = model.Forward([[101, 7592, 102, 0, 0, 0], sequences[1]], [3, 6]))
+        {
+            var (p, q) = (packed.ToArray(), padded.ToArray());
+            int width = model.Config.HiddenSize;
+            for (int b = 0; b < 2; b++)
+            for (int t = 0; t < 6; t++)
+            {
+                int from = packing.Offsets[b] + (t < packing.Lengths[b] ? t : 0);
+                Assert.Equal(p.AsSpan(from * width, width).ToArray(), q.AsSpan((b * 6 + t) * width, width).ToArray());
+            }
+        }
+    }
+
     /// <summary>Broken folders are errors naming what is wrong.</summary>
     [Fact]
     public void AMissingTensorOrAnotherArchitectureIsAnErrorNamingIt()

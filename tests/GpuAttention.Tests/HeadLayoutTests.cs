@@ -37,6 +37,39 @@ public sealed class HeadLayoutTests
         Numerics.AssertClose([.. second, .. second], gathered.ToArray(), 0, 0);
     }
 
+    /// <summary>Packing a padded batch's real rows and unpacking them (PackedSequences' maps) move exactly the rows they name.</summary>
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void GatherRowsPacksAndUnpacksSequences(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int width = 3;
+        var packing = new Model.PackedSequences([2, 5, 1]);
+        Assert.Equal(8, packing.Total);
+        Assert.Equal(5, packing.PaddedLength);
+        Assert.Equal([0, 2, 7], packing.Offsets);
+        var x = RandomData.Uniform(packing.Total * width, 72);
+        using var packed = device.Upload(x, 1, packing.Total, width);
+        using var padded = device.Allocate(packing.Batch, packing.PaddedLength, width);
+        HeadLayout.GatherRows(packed, packing.PaddedSources, padded);
+        var got = padded.ToArray();
+        // Sequence b's token t sits at padded row b·5 + t; padding rows copy the sequence's first token.
+        int[] lengths = [2, 5, 1], offsets = [0, 2, 7];
+        for (int b = 0; b < 3; b++)
+        for (int t = 0; t < 5; t++)
+        for (int c = 0; c < width; c++)
+            Assert.Equal(x[(offsets[b] + (t < lengths[b] ? t : 0)) * width + c], got[(b * 5 + t) * width + c]);
+
+        using var back = device.Allocate(1, packing.Total, width);
+        HeadLayout.GatherRows(padded, packing.PackedSources, back);
+        Assert.Equal(x, back.ToArray());
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => HeadLayout.GatherRows(packed, [.. packing.PaddedSources[..^1], 8], padded));
+        Assert.Equal("sources", error.ParamName);
+        using var narrow = device.Allocate(packing.Batch, packing.PaddedLength, width + 1);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => HeadLayout.GatherRows(packed, packing.PaddedSources, narrow)).ParamName);
+    }
+
     [Theory]
     [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void FusedAttentionOverACachePrefixEqualsAttentionOverThePrefix(string deviceName)

@@ -21,6 +21,13 @@ public sealed class EncoderLayer(MultiHeadAttention selfAttention, PositionwiseF
         return feedForwardSublayer.Forward(attended, feedForward.Forward);
     }
 
+    /// <summary>The layer over packed sequences x [1, total, d_model] (<see cref="PackedSequences"/>) → a new [1, total, d_model].</summary>
+    public DeviceTensor ForwardPacked(DeviceTensor x, PackedSequences packing)
+    {
+        using var attended = attentionSublayer.Forward(x, h => selfAttention.ForwardPacked(h, packing));
+        return feedForwardSublayer.Forward(attended, feedForward.Forward);
+    }
+
     /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {

@@ -75,18 +75,51 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
     /// <summary>Attention of <paramref name="x"/> over precomputed keys and values (the encoder memory's, when decoding).</summary>
     public DeviceTensor Attend(DeviceTensor x, DeviceTensor keys, DeviceTensor values, int keyLength, AttentionMask mask)
     {
-        int batch = x.Shape[0], length = x.Shape[1];
         using var q = Project(query, x);
-        var device = x.Device;
+        using var merged = AttendHeads(q, keys, values, keyLength, mask);
+        return output.Forward(merged);
+    }
+
+    /// <summary>
+    /// Self-attention of packed sequences <paramref name="x"/> [1, total, d_model] (<see cref="PackedSequences"/>): the
+    /// projections run on the real tokens only; the heads attend in the padded layout with a key-padding mask; the output
+    /// projection runs on the real tokens again → a new [1, total, d_model].
+    /// </summary>
+    public DeviceTensor ForwardPacked(DeviceTensor x, PackedSequences packing)
+    {
+        using var q = ProjectPadded(query, x, packing);
+        using var keys = ProjectPadded(key, x, packing);
+        using var values = ProjectPadded(value, x, packing);
+        using var merged = AttendHeads(q, keys, values, packing.PaddedLength, AttentionMask.KeyPadding(packing.Lengths));
+        using var packed = x.Device.Allocate(1, packing.Total, heads * headDim);
+        HeadLayout.GatherRows(merged, packing.PackedSources, packed);
+        return output.Forward(packed);
+    }
+
+    /// <summary>The heads' attention of q [batch, heads, Lq, d_k] → a new [batch, Lq, heads·d_k], before the output projection.</summary>
+    private DeviceTensor AttendHeads(DeviceTensor q, DeviceTensor keys, DeviceTensor values, int keyLength, AttentionMask mask)
+    {
+        int batch = q.Shape[0], length = q.Shape[2];
+        var device = q.Device;
         using var attended = device.Allocate(batch, heads, length, headDim);
         if (additive is null)
             Attention.Fused(q, keys, values, attended, mask, keyLength: keyLength, normalizer: normalizer);
         else
             AdditiveAttention.Fused(q, keys, values, additive.QueryWeight, additive.KeyWeight, additive.ScoreVector, attended, mask,
                 normalizer, keyLength: keyLength);
-        using var merged = device.Allocate(batch, length, heads * headDim);
+        var merged = device.Allocate(batch, length, heads * headDim);
         HeadLayout.Merge(attended, merged);
-        return output.Forward(merged);
+        return merged;
+    }
+
+    private DeviceTensor ProjectPadded(Linear projection, DeviceTensor x, PackedSequences packing)
+    {
+        using var flat = projection.Forward(x);
+        using var padded = x.Device.Allocate(packing.Batch, packing.PaddedLength, heads * headDim);
+        HeadLayout.GatherRows(flat, packing.PaddedSources, padded);
+        var split = x.Device.Allocate(packing.Batch, heads, packing.PaddedLength, headDim);
+        HeadLayout.Split(padded, split);
+        return split;
     }
 
     private DeviceTensor Project(Linear projection, DeviceTensor x)

@@ -48,6 +48,35 @@ public static class HeadLayout
     }
 
     /// <summary>
+    /// Row i of <paramref name="y"/> = row sources[i] of <paramref name="x"/>, rows being the last axis of each (x and y
+    /// may hold different numbers of rows of one width): packs the real tokens of a padded batch into one sequence and
+    /// back (<see cref="Model.PackedSequences"/>).
+    /// </summary>
+    public static void GatherRows(DeviceTensor x, ReadOnlySpan<int> sources, DeviceTensor y)
+    {
+        Check.Usable(x, nameof(x));
+        Check.Usable(y, nameof(y), x.Device);
+        int width = x.Shape[^1];
+        if (y.Shape[^1] != width)
+            throw new ArgumentException(
+                $"Argument 'y' must have rows of {width} (the last axis of 'x' {DeviceTensor.ShapeText(x.Shape)}), but has {DeviceTensor.ShapeText(y.Shape)}.",
+                nameof(y));
+        long rows = x.Length / width, targets = y.Length / width;
+        if (sources.Length != targets)
+            throw new ArgumentException($"Argument 'sources' must hold one source per row of 'y' ({targets}), but holds {sources.Length}.", nameof(sources));
+        foreach (int s in sources)
+        {
+            if ((uint)s >= (ulong)rows)
+                throw new ArgumentOutOfRangeException(nameof(sources), s, $"Every source must be a row of 'x': 0..{rows - 1}.");
+        }
+        Check.Distinct(y, nameof(y), x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.GatherRows", x, nameof(x));
+        Check.Implemented(x.Device, OpFamily.HeadLayout, "HeadLayout.GatherRows", y, nameof(y));
+        y.MarkWritten();
+        x.Device.Backend.GatherRows(x, sources, y, width);
+    }
+
+    /// <summary>
     /// y[i] = x[sources[i]] along the first axis (x and y of the same shape): reorders a cache's batch entries
     /// after a beam-search step.
     /// </summary>

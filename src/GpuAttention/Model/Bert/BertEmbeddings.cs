@@ -13,16 +13,19 @@ public sealed class BertEmbeddings(DeviceTensor words, DeviceTensor positions, D
             weights.Load(prefix + "embeddings.token_type_embeddings.weight", config.TypeVocabulary, config.HiddenSize),
             LayerNormalization.Load(weights, prefix + "embeddings.LayerNorm", config.HiddenSize, config.LayerNormEpsilon));
 
-    /// <summary>tokens and token types, [batch][length] each (ids checked by the gathers) → a new [batch, length, d_model].</summary>
+    /// <summary>
+    /// Sequences of tokens and their token types (each sequence's own length; ids checked by the gathers), packed one after
+    /// another → a new [1, total tokens, d_model], positions restarting at 0 in every sequence.
+    /// </summary>
     public DeviceTensor Forward(int[][] tokens, int[][] tokenTypes)
     {
-        int batch = tokens.Length, length = tokens[0].Length, width = words.Shape[1];
+        int total = tokens.Sum(row => row.Length), width = words.Shape[1];
         var device = words.Device;
-        using var sum = device.Allocate(batch, length, width);
-        using (var part = device.Allocate(batch, length, width))
+        using var sum = device.Allocate(1, total, width);
+        using (var part = device.Allocate(1, total, width))
         {
             Elementwise.EmbeddingGather(tokens.SelectMany(row => row).ToArray(), words, sum);
-            Elementwise.EmbeddingGather(Enumerable.Range(0, batch).SelectMany(_ => Enumerable.Range(0, length)).ToArray(), positions, part);
+            Elementwise.EmbeddingGather(tokens.SelectMany(row => Enumerable.Range(0, row.Length)).ToArray(), positions, part);
             Elementwise.Add(sum, part, sum);
             Elementwise.EmbeddingGather(tokenTypes.SelectMany(row => row).ToArray(), segments, part);
             Elementwise.Add(sum, part, sum);

@@ -68,9 +68,34 @@ public sealed class BertModel : IDisposable
     }
 
     /// <summary>
-    /// The last hidden states [batch, L, d_model] of <paramref name="tokens"/> ([batch][L] ids, padded to one length L ≤
-    /// max_position_embeddings) whose rows have <paramref name="lengths"/> real tokens (padding is hidden from attention);
-    /// token types default to 0.
+    /// The last hidden states of <paramref name="sequences"/> (token ids, each sequence its own length, 1 … max_position_embeddings),
+    /// packed without padding: a new [1, total tokens, d_model] whose rows <see cref="PackedSequences.Offsets"/>[b] … are
+    /// sequence b's. Every product, norm and activation runs on the real tokens only; attention runs per sequence in the
+    /// padded layout with a key-padding mask. Token types default to 0.
+    /// </summary>
+    public (DeviceTensor Hidden, PackedSequences Packing) ForwardPacked(IReadOnlyList<int[]> sequences, IReadOnlyList<int[]>? tokenTypes = null)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (sequences.Count == 0 || sequences.Any(s => s is null || s.Length == 0 || s.Length > Config.MaxPositions))
+            throw new ArgumentException(
+                $"Argument 'sequences' must hold at least one sequence, each of 1..{Config.MaxPositions} tokens (the model's positions).", nameof(sequences));
+        int[][] types = tokenTypes is null ? [.. sequences.Select(s => new int[s.Length])] : [.. tokenTypes];
+        if (types.Length != sequences.Count || types.Where((t, b) => t is null || t.Length != sequences[b].Length).Any())
+            throw new ArgumentException("Argument 'tokenTypes' must hold one type per token of 'sequences'.", nameof(tokenTypes));
+        var packing = new PackedSequences([.. sequences.Select(s => s.Length)]);
+        var x = Embeddings.Forward([.. sequences], types);
+        foreach (var layer in layers)
+        {
+            using var previous = x;
+            x = layer.ForwardPacked(previous, packing);
+        }
+        return (x, packing);
+    }
+
+    /// <summary>
+    /// The last hidden states [batch, L, d_model] of <paramref name="tokens"/> ([batch][L] ids, padded to one length L)
+    /// whose rows have <paramref name="lengths"/> real tokens, computed as <see cref="ForwardPacked"/> does (padding costs
+    /// nothing); a padding row holds a copy of its sequence's first state. Token types default to 0.
     /// </summary>
     public DeviceTensor Forward(int[][] tokens, int[] lengths, int[][]? tokenTypes = null)
     {
@@ -81,21 +106,22 @@ public sealed class BertModel : IDisposable
         int length = tokens[0].Length;
         if (tokens.Any(row => row is null || row.Length != length))
             throw new ArgumentException($"Argument 'tokens' must have rows of one length ({length}, the first row's).", nameof(tokens));
-        if (length > Config.MaxPositions)
-            throw new ArgumentException($"Argument 'tokens' has rows of {length} tokens, more than the model's {Config.MaxPositions} positions.", nameof(tokens));
         if (lengths.Length != tokens.Length || lengths.Any(l => l < 1 || l > length))
             throw new ArgumentException($"Argument 'lengths' must hold {tokens.Length} lengths in 1..{length}.", nameof(lengths));
-        tokenTypes ??= [.. tokens.Select(row => new int[row.Length])];
-        if (tokenTypes.Length != tokens.Length || tokenTypes.Any(row => row is null || row.Length != length))
+        if (tokenTypes is not null && (tokenTypes.Length != tokens.Length || tokenTypes.Any(row => row is null || row.Length != length)))
             throw new ArgumentException($"Argument 'tokenTypes' must have the shape of 'tokens' ({tokens.Length} rows of {length}).", nameof(tokenTypes));
-        var mask = AttentionMask.KeyPadding(lengths);
-        var x = Embeddings.Forward(tokens, tokenTypes);
-        foreach (var layer in layers)
+        var (hidden, packing) = ForwardPacked([.. tokens.Select((row, b) => row[..lengths[b]])],
+            tokenTypes is null ? null : [.. tokenTypes.Select((row, b) => row[..lengths[b]])]);
+        using (hidden)
         {
-            using var previous = x;
-            x = layer.Forward(previous, mask);
+            var padded = hidden.Device.Allocate(tokens.Length, length, Config.HiddenSize);
+            var sources = new int[tokens.Length * length];
+            for (int b = 0; b < tokens.Length; b++)
+            for (int t = 0; t < length; t++)
+                sources[b * length + t] = packing.Offsets[b] + (t < lengths[b] ? t : 0);
+            HeadLayout.GatherRows(hidden, sources, padded);
+            return padded;
         }
-        return x;
     }
 
     private static EncoderLayer LoadLayer(WeightSource weights, string prefix, BertConfig config)

@@ -18,7 +18,7 @@ public enum SentencePooling
 /// Sentence embeddings from a BERT-family encoder: texts in, L2-normalised vectors out. Tokenization is Hugging Face's BERT
 /// WordPiece (Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/> over the folder's <c>vocab.txt</c>: lower-casing, accent
 /// stripping, punctuation and CJK splitting, then greedy longest-match word pieces), with [CLS] … [SEP] around each text
-/// and truncation to the model's maximum sequence length. Texts are run in batches, each padded to its longest text.
+/// and truncation to the model's maximum sequence length. Texts are run in batches, packed without padding.
 /// </summary>
 public sealed class SentenceEmbedder : IDisposable
 {
@@ -109,25 +109,25 @@ public sealed class SentenceEmbedder : IDisposable
         return result;
     }
 
-    /// <summary>Embeddings of already-tokenized texts (ids with their [CLS] and [SEP]), run as one batch padded to the longest.</summary>
+    /// <summary>Embeddings of already-tokenized texts (ids with their [CLS] and [SEP]), run as one packed batch (<see cref="BertModel.ForwardPacked"/>).</summary>
     public float[][] EmbedTokens(IReadOnlyList<int[]> tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         if (tokens.Count == 0)
             return [];
-        int length = tokens.Max(t => t.Length), width = Dimension;
-        int[] lengths = [.. tokens.Select(t => t.Length)];
-        int[][] padded = [.. tokens.Select(t => t.Concat(new int[length - t.Length]).ToArray())];
-        using var hidden = Model.Forward(padded, lengths);
-        var states = hidden.ToArray();
+        int width = Dimension;
+        var (hidden, packing) = Model.ForwardPacked(tokens);
+        float[] states;
+        using (hidden)
+            states = hidden.ToArray();
         var result = new float[tokens.Count][];
         for (int b = 0; b < tokens.Count; b++)
         {
             var vector = new double[width];
-            int rows = Pooling == SentencePooling.Cls ? 1 : lengths[b];
+            int rows = Pooling == SentencePooling.Cls ? 1 : packing.Lengths[b];
             for (int t = 0; t < rows; t++)
             for (int c = 0; c < width; c++)
-                vector[c] += states[((long)b * length + t) * width + c];
+                vector[c] += states[((long)packing.Offsets[b] + t) * width + c];
             double norm = Math.Sqrt(vector.Sum(x => x * x));
             result[b] = [.. vector.Select(x => (float)(norm == 0 ? 0 : x / norm))];
         }
