@@ -77,18 +77,13 @@ public sealed class AdditiveAttentionTests
         var (mask, _, owned) = MaskCases.Make("causal+padding", device, batch, heads, lq, lk);
         using var _ = owned;
         var (qv, kv, vv, wq, wk, w) = Inputs(batch, heads, lq, lk, dq, dk, da, dv, 1f, 13);
-        using var q = device.Upload(qv, batch, heads, lq, dq);
-        using var k = device.Upload(kv, batch, heads, lk, dk);
-        using var v = device.Upload(vv, batch, heads, lk, dv);
-        using var tq = device.Upload(wq, dq, da);
-        using var tk = device.Upload(wk, dk, da);
-        using var tw = device.Upload(w, da);
+        using var t = Operands.Upload(device, qv, kv, vv, wq, wk, w, batch, heads, lq, lk, dq, dk, da, dv);
         using var fused = device.Allocate(batch, heads, lq, dv);
         using var unfused = device.Allocate(batch, heads, lq, dv);
         foreach (var normalizer in new[] { ScoreNormalizer.Softmax, ScoreNormalizer.Relu })
         {
-            AdditiveAttention.Fused(q, k, v, tq, tk, tw, fused, mask, normalizer);
-            AdditiveAttention.Unfused(q, k, v, tq, tk, tw, unfused, mask, normalizer);
+            AdditiveAttention.Fused(t.Q, t.K, t.V, t.Wq, t.Wk, t.W, fused, mask, normalizer);
+            AdditiveAttention.Unfused(t.Q, t.K, t.V, t.Wq, t.Wk, t.W, unfused, mask, normalizer);
             Numerics.AssertClose(unfused.ToArray().Select(x => (double)x).ToArray(), fused.ToArray(), what: $"{normalizer}");
         }
     }
@@ -102,16 +97,11 @@ public sealed class AdditiveAttentionTests
         const int lq = 4, lk = 6, dq = 3, dk = 3, da = 5, dv = 4;
         var (qv, kv, vv, wq, wk, w) = Inputs(1, 1, lq, lk, dq, dk, da, dv, 1f, 14);
         qv[1 * dq + 2] = float.NaN;
-        using var q = device.Upload(qv, 1, 1, lq, dq);
-        using var k = device.Upload(kv, 1, 1, lk, dk);
-        using var v = device.Upload(vv, 1, 1, lk, dv);
-        using var tq = device.Upload(wq, dq, da);
-        using var tk = device.Upload(wk, dk, da);
-        using var tw = device.Upload(w, da);
+        using var t = Operands.Upload(device, qv, kv, vv, wq, wk, w, 1, 1, lq, lk, dq, dk, da, dv);
         using var o = device.Allocate(1, 1, lq, dv);
         foreach (var normalizer in new[] { ScoreNormalizer.Softmax, ScoreNormalizer.Relu })
         {
-            AdditiveAttention.Fused(q, k, v, tq, tk, tw, o, normalizer: normalizer);
+            AdditiveAttention.Fused(t.Q, t.K, t.V, t.Wq, t.Wk, t.W, o, normalizer: normalizer);
             var (want, _) = ReferenceOps.AdditiveAttention(qv, kv, vv, wq, wk, w, 1, 1, lq, lk, dq, dk, dv, da, new ReferenceMask(),
                 normalizer == ScoreNormalizer.Relu);
             var got = o.ToArray();
@@ -133,19 +123,14 @@ public sealed class AdditiveAttentionTests
         long Scratch(int lk, bool fused)
         {
             var (qv, kv, vv, wq, wk, w) = Inputs(batch, heads, lq, lk, dq, dq, da, dv, 1f, 15);
-            using var q = device.Upload(qv, batch, heads, lq, dq);
-            using var k = device.Upload(kv, batch, heads, lk, dq);
-            using var v = device.Upload(vv, batch, heads, lk, dv);
-            using var tq = device.Upload(wq, dq, da);
-            using var tk = device.Upload(wk, dq, da);
-            using var tw = device.Upload(w, da);
+            using var t = Operands.Upload(device, qv, kv, vv, wq, wk, w, batch, heads, lq, lk, dq, dq, da, dv);
             using var o = device.Allocate(batch, heads, lq, dv);
             long before = device.BytesAllocated;
             device.ResetPeakBytes();
             if (fused)
-                AdditiveAttention.Fused(q, k, v, tq, tk, tw, o, AttentionMask.Causal);
+                AdditiveAttention.Fused(t.Q, t.K, t.V, t.Wq, t.Wk, t.W, o, AttentionMask.Causal);
             else
-                AdditiveAttention.Unfused(q, k, v, tq, tk, tw, o, AttentionMask.Causal);
+                AdditiveAttention.Unfused(t.Q, t.K, t.V, t.Wq, t.Wk, t.W, o, AttentionMask.Causal);
             Assert.Equal(before, device.BytesAllocated);
             return device.PeakBytesAllocated - before;
         }
@@ -203,6 +188,21 @@ public sealed class AdditiveAttentionTests
         Assert.Equal(before, o.ToArray());
     }
 
+    /// <summary>The six operands on a device: q, k, v [batch, heads, L, width], W_q [d_q, d_a], W_k [d_k, d_a], w [d_a].</summary>
+    private sealed record Operands(DeviceTensor Q, DeviceTensor K, DeviceTensor V, DeviceTensor Wq, DeviceTensor Wk, DeviceTensor W) : IDisposable
+    {
+        public static Operands Upload(ComputeDevice device, float[] q, float[] k, float[] v, float[] wq, float[] wk, float[] w,
+            int batch, int heads, int lq, int lk, int dq, int dk, int da, int dv) =>
+            new(device.Upload(q, batch, heads, lq, dq), device.Upload(k, batch, heads, lk, dk), device.Upload(v, batch, heads, lk, dv),
+                device.Upload(wq, dq, da), device.Upload(wk, dk, da), device.Upload(w, da));
+
+        public void Dispose()
+        {
+            foreach (var tensor in new[] { Q, K, V, Wq, Wk, W })
+                tensor.Dispose();
+        }
+    }
+
     private static (float[] Q, float[] K, float[] V, float[] Wq, float[] Wk, float[] W) Inputs(int batch, int heads, int lq, int lk,
         int dq, int dk, int da, int dv, float magnitude, int seed) =>
         (RandomData.Uniform(batch * heads * lq * dq, seed, magnitude), RandomData.Uniform(batch * heads * lk * dk, seed + 1, magnitude),
@@ -215,16 +215,11 @@ public sealed class AdditiveAttentionTests
         var (qv, kv, vv, wq, wk, w) = Inputs(batch, heads, lq, lk, dq, dk, da, dv, magnitude, seed);
         var (mask, reference, owned) = MaskCases.Make(maskName, device, batch, heads, lq, lk);
         using var _ = owned;
-        using var q = device.Upload(qv, batch, heads, lq, dq);
-        using var k = device.Upload(kv, batch, heads, lk, dk);
-        using var v = device.Upload(vv, batch, heads, lk, dv);
-        using var tq = device.Upload(wq, dq, da);
-        using var tk = device.Upload(wk, dk, da);
-        using var tw = device.Upload(w, da);
+        using var t = Operands.Upload(device, qv, kv, vv, wq, wk, w, batch, heads, lq, lk, dq, dk, da, dv);
         using var o = device.Allocate(batch, heads, lq, dv);
         using var lse = device.Allocate(batch, heads, lq);
         var normalizer = relu ? ScoreNormalizer.Relu : ScoreNormalizer.Softmax;
-        AdditiveAttention.Fused(q, k, v, tq, tk, tw, o, mask, normalizer, relu ? null : lse);
+        AdditiveAttention.Fused(t.Q, t.K, t.V, t.Wq, t.Wk, t.W, o, mask, normalizer, relu ? null : lse);
         var (want, wantLse) = ReferenceOps.AdditiveAttention(qv, kv, vv, wq, wk, w, batch, heads, lq, lk, dq, dk, dv, da, reference, relu);
         Numerics.AssertClose(want, o.ToArray(), what: $"{maskName} {normalizer} output");
         if (!relu)

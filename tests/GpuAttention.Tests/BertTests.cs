@@ -7,6 +7,15 @@ namespace GpuAttention.Tests;
 [Collection(AcceleratorCollection.Name)]
 public sealed class BertTests(ITestOutputHelper output)
 {
+    /// <summary>The model folder, or null (after saying so in the test's output) when it is not provided and not required.</summary>
+    private string? Fixture()
+    {
+        string? directory = MiniLmFixture.RequireOrNull();
+        if (directory is null)
+            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked (run tools/minilm/provide-minilm.sh).");
+        return directory;
+    }
+
     /// <summary>Twenty-two varied texts: 3 tokens up to the 128 of the longest (with [CLS] and [SEP]).</summary>
     public static readonly string[] Sentences =
     [
@@ -38,11 +47,8 @@ public sealed class BertTests(ITestOutputHelper output)
     [Fact]
     public void ManagedEmbeddingsMatchOnnxRuntimeBatchedAndOneByOne()
     {
-        if (MiniLmFixture.RequireOrNull() is not string directory)
-        {
-            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked (run tools/minilm/provide-minilm.sh).");
+        if (Fixture() is not string directory)
             return;
-        }
         var device = TestDevices.Get("cpu");
         using var embedder = SentenceEmbedder.Load(device, directory);
         var tokens = Sentences.Select(embedder.Tokenize).ToArray();
@@ -74,11 +80,8 @@ public sealed class BertTests(ITestOutputHelper output)
     [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void EveryDeviceMatchesOnnxRuntimeOnAShortSentence(string deviceName)
     {
-        if (MiniLmFixture.RequireOrNull() is not string directory)
-        {
-            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+        if (Fixture() is not string directory)
             return;
-        }
         var device = TestDevices.Get(deviceName);
         using var embedder = SentenceEmbedder.Load(device, directory);
         var tokens = embedder.Tokenize("A man is eating food.");
@@ -109,11 +112,8 @@ public sealed class BertTests(ITestOutputHelper output)
     [InlineData("© €10", new[] { 101, 1075, 1574, 10790, 102 })]
     public void TokenizationFollowsHuggingFaceBertRules(string text, int[] ids)
     {
-        if (MiniLmFixture.RequireOrNull() is not string directory)
-        {
-            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+        if (Fixture() is not string directory)
             return;
-        }
         using var embedder = SentenceEmbedder.Load(TestDevices.Get("cpu"), directory);
         Assert.Equal(ids, embedder.Tokenize(text));
     }
@@ -121,11 +121,8 @@ public sealed class BertTests(ITestOutputHelper output)
     [Fact]
     public void LongTextsAreTruncatedToTheMaximumSequenceLength()
     {
-        if (MiniLmFixture.RequireOrNull() is not string directory)
-        {
-            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+        if (Fixture() is not string directory)
             return;
-        }
         using var embedder = SentenceEmbedder.Load(TestDevices.Get("cpu"), directory);
         var ids = embedder.Tokenize(string.Join(" ", Enumerable.Repeat("word", 1000)));
         Assert.Equal(256, embedder.MaxTokens);
@@ -138,11 +135,8 @@ public sealed class BertTests(ITestOutputHelper output)
     [Fact]
     public void PaddedForwardHoldsThePackedStates()
     {
-        if (MiniLmFixture.RequireOrNull() is not string directory)
-        {
-            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+        if (Fixture() is not string directory)
             return;
-        }
         using var model = BertModel.Load(TestDevices.Get("cpu"), directory);
         int[][] sequences = [[101, 7592, 102], [101, 1996, 4248, 2829, 4419, 102]];
         var (packed, packing) = model.ForwardPacked(sequences);
@@ -164,11 +158,8 @@ public sealed class BertTests(ITestOutputHelper output)
     [Fact]
     public void AMissingTensorOrAnotherArchitectureIsAnErrorNamingIt()
     {
-        if (MiniLmFixture.RequireOrNull() is not string directory)
-        {
-            output.WriteLine("GPUATTENTION_MINILM is not set: nothing checked.");
+        if (Fixture() is not string directory)
             return;
-        }
         string folder = System.IO.Directory.CreateTempSubdirectory("bert-tests").FullName;
         try
         {
