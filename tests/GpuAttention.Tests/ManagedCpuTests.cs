@@ -18,6 +18,36 @@ namespace GpuAttention.Tests;
 [Collection(AcceleratorCollection.Name)]
 public sealed class ManagedCpuTests
 {
+    /// <summary>
+    /// A device made with a thread count uses that many threads at most, says so in its name, and gives the same bits as the
+    /// default device on products large enough to go parallel (each output belongs to one task, whatever the threads).
+    /// </summary>
+    [Fact]
+    public void AThreadCountIsHonouredAndChangesNoResult()
+    {
+        using var single = ComputeDevice.CreateManagedCpu(1);
+        Assert.Contains("1 thread)", single.ToString());
+        Assert.Equal(1, ((GpuAttention.Backends.Managed.ManagedBackend)single.Backend).Execution.Threads);
+        var shared = TestDevices.Get("cpu");
+        const int m = 160, n = 144, k = 136, heads = 4, length = 200, d = 32;
+        var (a, b) = (RandomData.Uniform(m * k, 81), RandomData.Uniform(k * n, 82));
+        var q = RandomData.Uniform(heads * length * d, 83);
+        float[] Run(ComputeDevice device)
+        {
+            using var ta = device.Upload(a, m, k);
+            using var tb = device.Upload(b, k, n);
+            using var tc = device.Allocate(m, n);
+            MatMul.Multiply(ta, tb, tc);
+            using var tq = device.Upload(q, 1, heads, length, d);
+            using var to = device.Allocate(1, heads, length, d);
+            Attention.Fused(tq, tq, tq, to, AttentionMask.Causal);
+            return [.. tc.ToArray(), .. to.ToArray()];
+        }
+        Assert.Equal(Run(shared), Run(single));
+        Assert.Equal("threads", Assert.Throws<ArgumentOutOfRangeException>(() => ComputeDevice.CreateManagedCpu(0)).ParamName);
+        Assert.Equal("threads", Assert.Throws<ArgumentOutOfRangeException>(() => ComputeDevice.CreateManagedCpu(ComputeDevice.MaxThreads + 1)).ParamName);
+    }
+
     private static ComputeDevice Cpu => TestDevices.Get("cpu");
 
     public static TheoryData<int, int, int, bool, bool> BlockCrossingShapes()

@@ -74,7 +74,23 @@ public sealed class ComputeDevice : IDisposable
             throw new ArgumentException(
                 "A launch profile applies to ILGPU devices (cuda, opencl, cpu-accelerator); the managed CPU backend launches no kernels.",
                 nameof(profile));
-        return new ComputeDevice(new ManagedBackend());
+        return new ComputeDevice(new ManagedBackend(ManagedBackend.DefaultThreads));
+    }
+
+    /// <summary>Most threads <see cref="CreateManagedCpu"/> accepts.</summary>
+    public const int MaxThreads = 1024;
+
+    /// <summary>
+    /// Opens the managed CPU backend with its ops spread over at most <paramref name="threads"/> threads (1 runs every op on
+    /// the calling thread): to share a machine with other work, or to compare with another engine at the same thread
+    /// count. <see cref="Create"/> uses one thread per logical processor.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is outside 1 … <see cref="MaxThreads"/>.</exception>
+    public static ComputeDevice CreateManagedCpu(int threads)
+    {
+        if (threads is < 1 or > MaxThreads)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, $"Argument 'threads' must be in 1..{MaxThreads}.");
+        return new ComputeDevice(new ManagedBackend(threads));
     }
 
     /// <summary>
@@ -83,8 +99,8 @@ public sealed class ComputeDevice : IDisposable
     /// </summary>
     public static IReadOnlyList<DeviceInfo> ListDevices()
     {
-        var managed = new DeviceInfo(DeviceKind.ManagedCpu, ManagedBackend.Description, (long)GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
-            ManagedBackend.Threads, CpuFeatures.VectorFloats, true);
+        var managed = new DeviceInfo(DeviceKind.ManagedCpu, ManagedBackend.Describe(ManagedBackend.DefaultThreads),
+            (long)GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, ManagedBackend.DefaultThreads, CpuFeatures.VectorFloats, true);
         return IlgpuBackend.ListDevices()
             .Append(managed)
             .OrderBy(d => Array.IndexOf(Preference, d.Kind))

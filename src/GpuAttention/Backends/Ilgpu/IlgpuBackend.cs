@@ -232,7 +232,7 @@ internal sealed partial class IlgpuBackend : Backend
         if (match.Device is not null)
             return match;
         string present = string.Join(", ", available.Select(d => $"{ComputeDevice.KindName(d.Kind)} ({d.Device.Name})")
-            .Append($"{ComputeDevice.KindName(DeviceKind.ManagedCpu)} ({ManagedBackend.Description})"));
+            .Append($"{ComputeDevice.KindName(DeviceKind.ManagedCpu)} ({ManagedBackend.Describe(ManagedBackend.DefaultThreads)})"));
         throw new InvalidOperationException($"No {ComputeDevice.KindName(requested.Value)} device is available. Devices present: {present}.");
     }
 

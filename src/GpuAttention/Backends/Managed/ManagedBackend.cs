@@ -14,20 +14,21 @@ internal sealed unsafe partial class ManagedBackend : Backend
     private readonly HostBufferPool pool = new();
     private bool disposed;
 
-    public ManagedBackend()
+    /// <summary>A backend whose ops spread over at most <paramref name="threads"/> threads.</summary>
+    public ManagedBackend(int threads)
     {
-        Execution = new CpuExecution(Threads, Track);
+        Execution = new CpuExecution(threads, Track);
     }
 
-    /// <summary>Hardware threads the kernels spread an op over.</summary>
-    public static int Threads => Environment.ProcessorCount;
+    /// <summary>Threads a backend uses unless told otherwise: one per logical processor.</summary>
+    public static int DefaultThreads => Environment.ProcessorCount;
 
-    /// <summary>The backend's name: its instruction set and threads.</summary>
-    public static string Description => $"Managed CPU ({CpuFeatures.Description}, {Threads} threads)";
+    /// <summary>A backend's name: its instruction set and threads.</summary>
+    public static string Describe(int threads) => $"Managed CPU ({CpuFeatures.Description}, {threads} thread{(threads == 1 ? "" : "s")})";
 
     public override DeviceKind Kind => DeviceKind.ManagedCpu;
 
-    public override string Name => Description;
+    public override string Name => Describe(Execution.Threads);
 
     public override bool IsCpuHardware => true;
 
