@@ -14,6 +14,7 @@ public static class ActivationMath
     {
         (int)Activation.Relu => Relu(x),
         (int)Activation.Gelu => Gelu(x),
+        (int)Activation.GeluTanh => GeluTanh(x),
         _ => x,
     };
 
@@ -30,6 +31,9 @@ public static class ActivationMath
 
     /// <summary>GELU(x) = x·Φ(x) = 0.5·x·(1 + erf(x/√2)).</summary>
     public static float Gelu(float x) => 0.5f * x * (1f + Erf(x * 0.70710678118654752f));
+
+    /// <summary>0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with <see cref="Tanh"/>.</summary>
+    public static float GeluTanh(float x) => 0.5f * x * (1f + Tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 
     /// <summary>erf through <see cref="Polynomials.ErfTail{T, TArithmetic}"/>.</summary>
     public static float Erf(float x)

@@ -113,12 +113,19 @@ public static unsafe class CpuVector
         return Vector256.Create(0.5f) * x * (Vector256<float>.One + erf);
     }
 
+    /// <summary><see cref="ActivationMath.GeluTanh"/> per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> GeluTanh(Vector256<float> x) =>
+        Vector256.Create(0.5f) * x * (Vector256<float>.One
+            + Tanh(Vector256.Create(0.79788456080286536f) * (x + Vector256.Create(0.044715f) * x * x * x)));
+
     /// <summary>Applies an <see cref="Problems.Activation"/> value per lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Activate(Vector256<float> x, int activation) => activation switch
     {
         (int)Problems.Activation.Relu => Relu(x),
         (int)Problems.Activation.Gelu => Gelu(x),
+        (int)Problems.Activation.GeluTanh => GeluTanh(x),
         _ => x,
     };
 

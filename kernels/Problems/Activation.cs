@@ -9,4 +9,9 @@ public enum Activation
     Relu = 1,
     /// <summary>The exact (erf-based) GELU, as PyTorch's default <c>nn.GELU()</c>.</summary>
     Gelu = 2,
+    /// <summary>
+    /// GELU's tanh approximation, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): PyTorch's <c>GELU(approximate='tanh')</c>,
+    /// Hugging Face's <c>gelu_new</c> and <c>gelu_pytorch_tanh</c>.
+    /// </summary>
+    GeluTanh = 3,
 }

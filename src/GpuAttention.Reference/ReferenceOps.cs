@@ -34,6 +34,7 @@ public static class ReferenceOps
     {
         "relu" => Relu(x),
         "gelu" => Gelu(x),
+        "gelu_tanh" => 0.5 * x * (1.0 + Math.Tanh(Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x * x * x))),
         _ => x,
     };
 

@@ -1,3 +1,4 @@
+using GpuAttention.Problems;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
 
@@ -26,6 +27,8 @@ public sealed class ElementwiseTests
         Numerics.AssertClose(a.Select(x => ReferenceOps.Relu(x)).ToArray(), ty.ToArray(), what: "relu");
         Elementwise.Gelu(ta, ty);
         Numerics.AssertClose(a.Select(x => ReferenceOps.Gelu(x)).ToArray(), ty.ToArray(), what: "gelu");
+        Elementwise.ScaleActivate(ta, 4f, Activation.GeluTanh, ty);
+        Numerics.AssertClose(a.Select(x => ReferenceOps.Activate(4.0 * x, "gelu_tanh")).ToArray(), ty.ToArray(), what: "gelu_tanh");
     }
 
     [Theory]

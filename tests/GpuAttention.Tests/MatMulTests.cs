@@ -54,7 +54,7 @@ public sealed class MatMulTests
         using var tb = device.Upload(b, batch, k, n);
         using var tbias = device.Upload(bias, n);
         using var tc = device.Allocate(batch, m, n);
-        foreach (var (activation, name) in new[] { (Activation.None, "none"), (Activation.Relu, "relu"), (Activation.Gelu, "gelu") })
+        foreach (var (activation, name) in new[] { (Activation.None, "none"), (Activation.Relu, "relu"), (Activation.Gelu, "gelu"), (Activation.GeluTanh, "gelu_tanh") })
         {
             tc.CopyFrom(c0);
             MatMul.Multiply(ta, tb, tc, alpha: 0.5f, beta: -2f, bias: tbias, activation: activation);

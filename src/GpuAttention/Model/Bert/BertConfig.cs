@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using GpuAttention.Ops;
+using GpuAttention.Problems;
 
 namespace GpuAttention.Model;
 
@@ -22,7 +23,7 @@ public sealed record BertConfig
     [JsonPropertyName("num_hidden_layers")] public int Layers { get; init; }
     /// <summary>Feed-forward hidden width.</summary>
     [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; }
-    /// <summary>Feed-forward activation: <c>gelu</c> (exact erf) is supported.</summary>
+    /// <summary>Feed-forward activation: <c>gelu</c> (exact erf), or its tanh approximation <c>gelu_new</c> / <c>gelu_pytorch_tanh</c>.</summary>
     [JsonPropertyName("hidden_act")] public string HiddenActivation { get; init; } = "gelu";
     /// <summary>Layer norm epsilon.</summary>
     [JsonPropertyName("layer_norm_eps")] public float LayerNormEpsilon { get; init; } = 1e-12f;
@@ -32,6 +33,9 @@ public sealed record BertConfig
     [JsonPropertyName("type_vocab_size")] public int TypeVocabulary { get; init; } = 2;
     /// <summary>Rows of the word table.</summary>
     [JsonPropertyName("vocab_size")] public int Vocabulary { get; init; }
+
+    /// <summary>The feed-forward activation <see cref="HiddenActivation"/> names.</summary>
+    [JsonIgnore] public Activation FeedForwardActivation => HiddenActivation == "gelu" ? Activation.Gelu : Activation.GeluTanh;
 
     /// <summary>d_model / heads.</summary>
     [JsonIgnore] public int HeadDim => HiddenSize / Heads;
@@ -66,8 +70,8 @@ public sealed record BertConfig
         Require(HiddenSize > 0 && Heads > 0 && HiddenSize % Heads == 0, $"hidden_size ({HiddenSize}) must be a positive multiple of num_attention_heads ({Heads})");
         Require(HeadDim <= Attention.MaxHeadDim, $"the head dimension {HeadDim} is above the fused attention's {Attention.MaxHeadDim}");
         Require(Layers > 0 && IntermediateSize > 0, $"num_hidden_layers ({Layers}) and intermediate_size ({IntermediateSize}) must be positive");
-        Require(HiddenActivation == "gelu",
-            $"hidden_act '{HiddenActivation}' is not supported: only 'gelu' (exact erf; 'gelu_new', the tanh approximation, is not implemented)");
+        Require(HiddenActivation is "gelu" or "gelu_new" or "gelu_pytorch_tanh",
+            $"hidden_act '{HiddenActivation}' is not supported: 'gelu' (exact erf), 'gelu_new' or 'gelu_pytorch_tanh' (its tanh approximation)");
         Require(LayerNormEpsilon > 0 && float.IsFinite(LayerNormEpsilon), $"layer_norm_eps must be positive, got {LayerNormEpsilon}");
         Require(MaxPositions > 0 && TypeVocabulary > 0 && Vocabulary > 0,
             $"max_position_embeddings ({MaxPositions}), type_vocab_size ({TypeVocabulary}) and vocab_size ({Vocabulary}) must be positive");

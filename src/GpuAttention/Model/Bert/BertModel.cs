@@ -132,7 +132,7 @@ public sealed class BertModel : IDisposable
         var attention = new MultiHeadAttention(Dense("attention.self.query", d, d), Dense("attention.self.key", d, d),
             Dense("attention.self.value", d, d), Dense("attention.output.dense", d, d), config.Heads);
         var feedForward = new PositionwiseFeedForward(Dense("intermediate.dense", d, config.IntermediateSize),
-            Dense("output.dense", config.IntermediateSize, d), Activation.Gelu);
+            Dense("output.dense", config.IntermediateSize, d), config.FeedForwardActivation);
         return new EncoderLayer(attention, feedForward, new SublayerConnection(Norm("attention.output.LayerNorm"), normFirst: false),
             new SublayerConnection(Norm("output.LayerNorm"), normFirst: false));
     }
