@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using GpuAttention.Ops;
 using GpuAttention.Runtime;
 using Microsoft.ML.Tokenizers;
 
@@ -15,7 +16,8 @@ public enum SentencePooling
 }
 
 /// <summary>
-/// Sentence embeddings from a BERT-family encoder: texts in, L2-normalised vectors out. Tokenization is Hugging Face's BERT
+/// Sentence embeddings from a BERT-family encoder: texts in, L2-normalised vectors out (pooled on the device; only the
+/// [batch, d] means come back to be normalised). Tokenization is Hugging Face's BERT
 /// WordPiece (Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/> over the folder's <c>vocab.txt</c>: lower-casing, accent
 /// stripping, punctuation and CJK splitting, then greedy longest-match word pieces), with [CLS] … [SEP] around each text
 /// and truncation to the model's maximum sequence length. Texts are run in batches, packed without padding.
@@ -117,19 +119,37 @@ public sealed class SentenceEmbedder : IDisposable
             return [];
         int width = Dimension;
         var (hidden, packing) = Model.ForwardPacked(tokens);
-        float[] states;
+        var device = hidden.Device;
+        float[] pooled;
         using (hidden)
-            states = hidden.ToArray();
+        {
+            // Pooling on the device, as one batched product: weights [batch, 1, L] (1/length over a sequence's real tokens,
+            // or 1 on [CLS]) times its states in the padded layout [batch, L, d] — only [batch, d] comes back.
+            int batch = packing.Batch, length = packing.PaddedLength;
+            var weights = new float[batch * length];
+            for (int b = 0; b < batch; b++)
+            {
+                int rows = Pooling == SentencePooling.Cls ? 1 : packing.Lengths[b];
+                weights.AsSpan(b * length, rows).Fill(1f / rows);
+            }
+            using var padded = device.Allocate(batch, length, width);
+            HeadLayout.GatherRows(hidden, packing.PaddedSources, padded);
+            using var poolingWeights = device.Upload(weights, batch, 1, length);
+            using var means = device.Allocate(batch, 1, width);
+            MatMul.Multiply(poolingWeights, padded, means);
+            pooled = means.ToArray();
+        }
         var result = new float[tokens.Count][];
         for (int b = 0; b < tokens.Count; b++)
         {
-            var vector = new double[width];
-            int rows = Pooling == SentencePooling.Cls ? 1 : packing.Lengths[b];
-            for (int t = 0; t < rows; t++)
+            var vector = pooled.AsSpan(b * width, width);
+            double norm = 0;
+            foreach (float x in vector)
+                norm += (double)x * x;
+            norm = Math.Sqrt(norm);
+            result[b] = new float[width];
             for (int c = 0; c < width; c++)
-                vector[c] += states[((long)packing.Offsets[b] + t) * width + c];
-            double norm = Math.Sqrt(vector.Sum(x => x * x));
-            result[b] = [.. vector.Select(x => (float)(norm == 0 ? 0 : x / norm))];
+                result[b][c] = norm == 0 ? 0f : (float)(vector[c] / norm);
         }
         return result;
     }
