@@ -73,8 +73,9 @@ public static class AttentionKernels
         int headIndex = Grid.IdxY, head = headIndex % p.Heads, batch = headIndex / p.Heads;
         int qBegin = Grid.IdxX * rowTile;
         int qEnd = XMath.Min(qBegin + rowTile, p.Lq);
-        long qBase = (long)headIndex * p.Lq * d, kBase = (long)headIndex * p.KeyCapacity * d;
-        long vBase = (long)headIndex * p.KeyCapacity * dv, oBase = (long)headIndex * p.Lq * dv;
+        int keyHeadIndex = p.KeyHeadIndex(headIndex);
+        long qBase = (long)headIndex * p.Lq * d, kBase = (long)keyHeadIndex * p.KeyCapacity * d;
+        long vBase = (long)keyHeadIndex * p.KeyCapacity * dv, oBase = (long)headIndex * p.Lq * dv;
         // One float of padding per key row keeps threads that walk different rows on different banks.
         int kvStride = d + 1, scoreStride = keyTile + 1;
         int threadsPerRow = 1 << rowThreadsLog2, valueStride = ValueRowFloats(threadsPerRow, capacity);

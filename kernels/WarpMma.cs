@@ -162,8 +162,8 @@ public readonly struct F16Mma : IMmaFormat
 /// </summary>
 public static class WarpMma
 {
-    /// <summary>Shared floats per warp the portable body needs (A 16×16 and B 16×8 as floats); none on CUDA.</summary>
-    public const int ScratchFloatsPerWarp = 16 * 16 + 16 * 8;
+    /// <summary>Shared floats per warp the portable body needs (each lane's four A and two B registers, as their bits); none on CUDA.</summary>
+    public const int ScratchFloatsPerWarp = 6 * MmaLayout.WarpSize;
 
     /// <summary>c += a·b for this thread's warp. <paramref name="scratch"/>: the group's portable-body scratch (G / 32 warps' worth; unused on CUDA).</summary>
     public static void MultiplyAccumulate<TFormat>(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b, ArrayView<float> scratch)
@@ -175,44 +175,39 @@ public static class WarpMma
             return;
         }
         int lane = Group.IdxX & (MmaLayout.WarpSize - 1);
-        var warpScratch = scratch.SubView((Group.IdxX / MmaLayout.WarpSize) * ScratchFloatsPerWarp, ScratchFloatsPerWarp);
-        var tileA = warpScratch.SubView(0, 16 * 16);
-        var tileB = warpScratch.SubView(16 * 16, 16 * 8);
-        SpreadA<TFormat>(tileA, lane, 0, a.R0);
-        SpreadA<TFormat>(tileA, lane, 1, a.R1);
-        SpreadA<TFormat>(tileA, lane, 2, a.R2);
-        SpreadA<TFormat>(tileA, lane, 3, a.R3);
-        SpreadB<TFormat>(tileB, lane, 0, b.R0);
-        SpreadB<TFormat>(tileB, lane, 1, b.R1);
+        var registers = scratch.SubView((Group.IdxX / MmaLayout.WarpSize) * ScratchFloatsPerWarp, ScratchFloatsPerWarp);
+        // Every lane's registers as they are, register r of lane L at r·32 + L (A's four, then B's two), widened only where
+        // they are read: one loop body converts, so the kernels built on this stay small for OpenCL compilers to digest.
+        registers[lane] = Interop.IntAsFloat(a.R0);
+        registers[MmaLayout.WarpSize + lane] = Interop.IntAsFloat(a.R1);
+        registers[2 * MmaLayout.WarpSize + lane] = Interop.IntAsFloat(a.R2);
+        registers[3 * MmaLayout.WarpSize + lane] = Interop.IntAsFloat(a.R3);
+        registers[4 * MmaLayout.WarpSize + lane] = Interop.IntAsFloat(b.R0);
+        registers[5 * MmaLayout.WarpSize + lane] = Interop.IntAsFloat(b.R1);
         Group.Barrier();
-        c.C0 += Dot(tileA, tileB, MmaLayout.CRow(lane, 0), MmaLayout.CCol(lane, 0));
-        c.C1 += Dot(tileA, tileB, MmaLayout.CRow(lane, 1), MmaLayout.CCol(lane, 1));
-        c.C2 += Dot(tileA, tileB, MmaLayout.CRow(lane, 2), MmaLayout.CCol(lane, 2));
-        c.C3 += Dot(tileA, tileB, MmaLayout.CRow(lane, 3), MmaLayout.CCol(lane, 3));
+        // This lane's accumulator elements are rows g, g + 8 and columns 2t, 2t + 1 (MmaLayout.CRow/CCol). By the same
+        // tables, A[row, k] is half k mod 2 of register (row / 8) + 2·(k / 8) of lane 4·(row mod 8) + (k mod 8) / 2, and
+        // B[k, n] half k mod 2 of register k / 8 of lane 4n + (k mod 8) / 2.
+        var format = default(TFormat);
+        int g = lane >> 2, column = (lane & 3) << 1;
+        float c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f;
+        for (int k = 0; k < 16; k++)
+        {
+            int half = k & 1, holder = (k & 7) >> 1, block = k >> 3;
+            float top = format.ToFloat(MmaLayout.Unpack(Interop.FloatAsInt(registers[2 * block * MmaLayout.WarpSize + 4 * g + holder]), half));
+            float bottom = format.ToFloat(MmaLayout.Unpack(Interop.FloatAsInt(registers[(2 * block + 1) * MmaLayout.WarpSize + 4 * g + holder]), half));
+            float left = format.ToFloat(MmaLayout.Unpack(Interop.FloatAsInt(registers[(4 + block) * MmaLayout.WarpSize + 4 * column + holder]), half));
+            float right = format.ToFloat(MmaLayout.Unpack(Interop.FloatAsInt(registers[(4 + block) * MmaLayout.WarpSize + 4 * (column + 1) + holder]), half));
+            c0 += top * left;
+            c1 += top * right;
+            c2 += bottom * left;
+            c3 += bottom * right;
+        }
+        c.C0 += c0;
+        c.C1 += c1;
+        c.C2 += c2;
+        c.C3 += c3;
         // The scratch is free again only when every lane has read it.
         Group.Barrier();
-    }
-
-    private static void SpreadA<TFormat>(ArrayView<float> tileA, int lane, int register, uint packed) where TFormat : struct, IMmaFormat
-    {
-        int row = MmaLayout.ARow(lane, register) * 16;
-        tileA[row + MmaLayout.ACol(lane, register, 0)] = default(TFormat).ToFloat(MmaLayout.Unpack(packed, 0));
-        tileA[row + MmaLayout.ACol(lane, register, 1)] = default(TFormat).ToFloat(MmaLayout.Unpack(packed, 1));
-    }
-
-    private static void SpreadB<TFormat>(ArrayView<float> tileB, int lane, int register, uint packed) where TFormat : struct, IMmaFormat
-    {
-        int column = MmaLayout.BCol(lane);
-        tileB[MmaLayout.BRow(lane, register, 0) * 8 + column] = default(TFormat).ToFloat(MmaLayout.Unpack(packed, 0));
-        tileB[MmaLayout.BRow(lane, register, 1) * 8 + column] = default(TFormat).ToFloat(MmaLayout.Unpack(packed, 1));
-    }
-
-    /// <summary>Row <paramref name="row"/> of A times column <paramref name="column"/> of B, summed in fp32 in k order.</summary>
-    private static float Dot(ArrayView<float> tileA, ArrayView<float> tileB, int row, int column)
-    {
-        float sum = 0f;
-        for (int k = 0; k < 16; k++)
-            sum += tileA[row * 16 + k] * tileB[k * 8 + column];
-        return sum;
     }
 }

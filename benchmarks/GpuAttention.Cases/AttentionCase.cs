@@ -9,12 +9,13 @@ namespace GpuAttention.Cases;
 /// <summary>
 /// softmax(Q·Kᵀ/√d [+ causal])·V (or the ReLU normaliser in place of the softmax) over [batch, heads, L, d], fused
 /// (flash-style) or unfused (matmul → softmax → matmul); FLOPs 4·B·H·L²·d, halved when causal (the useful products, though
-/// the unfused path computes them all).
+/// the unfused path computes them all). With a 16-bit <paramref name="dtype"/> (fused only), Q, K and V are that dtype
+/// and the output F32 (so it is compared with an fp32 reference of the same values).
 /// </summary>
 public sealed class AttentionCase(int batch, int heads, int length, int headDim, bool causal, bool fused,
-    ScoreNormalizer normalizer = ScoreNormalizer.Softmax)
+    ScoreNormalizer normalizer = ScoreNormalizer.Softmax, DType dtype = DType.F32)
     : BenchCase("attention",
-        $"{(fused ? "fused" : "unfused")}{(normalizer == ScoreNormalizer.Relu ? " relu" : "")}{(causal ? " causal" : "")} d{headDim}",
+        $"{(dtype == DType.F32 ? "" : dtype.ToString().ToLowerInvariant() + " ")}{(fused ? "fused" : "unfused")}{(normalizer == ScoreNormalizer.Relu ? " relu" : "")}{(causal ? " causal" : "")} d{headDim}",
         $"B{batch} H{heads} L{length}", length, "L (Lq = Lk)", 4.0 * batch * heads * length * length * headDim / (causal ? 2 : 1),
         WorkUnit.Flops)
 {
@@ -26,11 +27,13 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
         const int checkHeads = 2;
         int l = Math.Min(length, 128), count = checkHeads * l * headDim;
         var (q, k, v) = (RandomData.Uniform(count, 4), RandomData.Uniform(count, 5), RandomData.Uniform(count, 6));
-        using var tq = device.Upload(q, 1, checkHeads, l, headDim);
-        using var tk = device.Upload(k, 1, checkHeads, l, headDim);
-        using var tv = device.Upload(v, 1, checkHeads, l, headDim);
+        using var tq = Operand(device, q, 1, checkHeads, l, headDim);
+        using var tk = Operand(device, k, 1, checkHeads, l, headDim);
+        using var tv = Operand(device, v, 1, checkHeads, l, headDim);
         using var to = device.Allocate(1, checkHeads, l, headDim);
         Run(tq, tk, tv, to);
+        // The reference takes the values the kernel saw: 16-bit operands download as their exact floats.
+        (q, k, v) = (tq.ToArray(), tk.ToArray(), tv.ToArray());
         var reference = causal ? new ReferenceMask { Right = 0 } : new ReferenceMask();
         var (want, _) = ReferenceOps.Attention(q, k, v, 1, checkHeads, l, l, headDim, reference, 1.0 / Math.Sqrt(headDim),
             normalizer == ScoreNormalizer.Relu);
@@ -41,9 +44,9 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
     {
         int[] shape = [batch, heads, length, headDim];
         int count = batch * heads * length * headDim;
-        var q = device.Upload(RandomData.Uniform(count, 1), shape);
-        var k = device.Upload(RandomData.Uniform(count, 2), shape);
-        var v = device.Upload(RandomData.Uniform(count, 3), shape);
+        var q = Operand(device, RandomData.Uniform(count, 1), shape);
+        var k = Operand(device, RandomData.Uniform(count, 2), shape);
+        var v = Operand(device, RandomData.Uniform(count, 3), shape);
         var o = device.Allocate(shape);
         return new PreparedCase(device, () => Run(q, k, v, o),
             () => new Dictionary<string, HostTensor>
@@ -57,7 +60,22 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
     public override object Problem => new
     {
         op = "attention", batch, heads, length, headDim, causal, fused, normalizer = normalizer == ScoreNormalizer.Relu ? "relu" : "softmax",
+        dtype = dtype.ToString().ToLowerInvariant(),
     };
+
+    /// <summary>The values as a tensor of the case's dtype (rounded to nearest-even on the device when 16-bit).</summary>
+    private DeviceTensor Operand(ComputeDevice device, float[] values, params int[] shape)
+    {
+        var wide = device.Upload(values, shape);
+        if (dtype == DType.F32)
+            return wide;
+        using (wide)
+        {
+            var narrow = device.Allocate(dtype, shape);
+            Elementwise.Convert(wide, narrow);
+            return narrow;
+        }
+    }
 
     private void Run(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o)
     {

@@ -18,7 +18,7 @@ public static class Catalog
     /// <summary>Every family's cases.</summary>
     public static IEnumerable<BenchCase> All(ComputeDevice device, bool small) =>
         MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small))
-            .Concat(AdditiveAttention(small)).Concat(EncoderLayer(small));
+            .Concat(SixteenBitAttention(device)).Concat(AdditiveAttention(small)).Concat(EncoderLayer(small));
 
     /// <summary>
     /// Square products and one Linear layer, for each algorithm the device has; then the same with BF16 and F16 operands
@@ -71,6 +71,23 @@ public static class Catalog
         foreach (bool fused in new[] { true, false })
         foreach (int length in lengths)
             yield return new AttentionCase(batch, heads, length, 64, causal: false, fused, ScoreNormalizer.Relu);
+    }
+
+    /// <summary>
+    /// Fused attention with BF16 and F16 Q, K, V (fp32 output), causal or not, d 64 and 128: on a GPU at B·H = 64 for L 1024
+    /// and 4096 and B·H = 32 for L 16384 (FlashAttention's usual benchmark shapes); on CPU hardware, where 16-bit operands
+    /// are widened for the fp32 kernel, at B1 H2 and L 64–256.
+    /// </summary>
+    public static IEnumerable<AttentionCase> SixteenBitAttention(ComputeDevice device)
+    {
+        var shapes = device.IsCpuHardware
+            ? new (int Batch, int Heads, int Length)[] { (1, 2, 64), (1, 2, 128), (1, 2, 256) }
+            : [(4, 16, 1024), (4, 16, 4096), (2, 16, 16384)];
+        foreach (var dtype in new[] { DType.BF16, DType.F16 })
+        foreach (bool causal in new[] { false, true })
+        foreach (int headDim in new[] { 64, 128 })
+        foreach (var (batch, heads, length) in shapes)
+            yield return new AttentionCase(batch, heads, length, headDim, causal, fused: true, dtype: dtype);
     }
 
     /// <summary>Fused and unfused additive attention (every width 64), softmax and ReLU normaliser, causal or not.</summary>

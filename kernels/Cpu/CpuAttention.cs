@@ -58,7 +58,7 @@ public static unsafe class CpuAttention
         int qBegin = rowTile * RowTile, rows = Math.Min(RowTile, p.Lq - qBegin);
         // Queries are Sᵀ's columns (multiples of the micro-kernel's columns) and O's rows (multiples of its rows).
         int width = RoundUp(rows, rowsPerTile * columns / Gcd(rowsPerTile, columns));
-        long qBase = (long)headIndex * p.Lq * d, kvBase = (long)headIndex * p.KeyCapacity * d;
+        long qBase = (long)headIndex * p.Lq * d, kvBase = (long)p.KeyHeadIndex(headIndex) * p.KeyCapacity * d;
 
         // A key tile padded to whole micro-kernel rows (64 keys take 66 rows of 6).
         int tileRows = RoundUp(KeyTile, rowsPerTile);
@@ -278,7 +278,7 @@ public static unsafe class CpuAttention
         AttentionProblem p, int headIndex, int i)
     {
         int d = p.HeadDim, head = headIndex % p.Heads, batch = headIndex / p.Heads;
-        long kvBase = (long)headIndex * p.KeyCapacity * d;
+        long kvBase = (long)p.KeyHeadIndex(headIndex) * p.KeyCapacity * d;
         float* output = o + ((long)headIndex * p.Lq + i) * d;
         var (begin, end) = mask.VisibleKeys(batch, i, p.Lq, p.Lk);
         int count = Math.Max(0, end - begin);

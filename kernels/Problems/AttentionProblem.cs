@@ -11,6 +11,11 @@ public struct AttentionProblem
     public int Batch;
     /// <summary>Heads per batch entry.</summary>
     public int Heads;
+    /// <summary>
+    /// Heads of K and V per batch entry (a divisor of <see cref="Heads"/>): fewer than the query heads is grouped-query
+    /// attention, query head h reading key/value head h / (Heads / KeyHeads); one is multi-query attention.
+    /// </summary>
+    public int KeyHeads;
     /// <summary>Query length.</summary>
     public int Lq;
     /// <summary>Keys attended to.</summary>
@@ -30,6 +35,9 @@ public struct AttentionProblem
 
     /// <summary>(batch, head) pairs.</summary>
     public readonly int BatchHeads => Batch * Heads;
+
+    /// <summary>The (batch, key/value head) pair that query pair <paramref name="headIndex"/> = batch·Heads + head reads.</summary>
+    public readonly int KeyHeadIndex(int headIndex) => headIndex / Heads * KeyHeads + headIndex % Heads / (Heads / KeyHeads);
 
     /// <summary>Multiply-adds of the unmasked problem, Q·Kᵀ and P·V: B·H·Lq·Lk·(d + d_v).</summary>
     public readonly long MultiplyAdds => (long)Batch * Heads * Lq * Lk * (HeadDim + ValueDim);

@@ -137,7 +137,7 @@ public sealed class DTypeTests
         {
             (() => MatMul.Multiply(a, halfB, halfC), "MatMul.Multiply", "F16"),
             (() => Softmax.Apply(a, c), "Softmax.Apply", "F16"),
-            (() => Attention.Fused(q, k, v, o), "Attention", "BF16"),
+            (() => Attention.Unfused(q, k, v, o), "Attention.Unfused", "BF16"),
             (() => Elementwise.Add(a, b, c), "Elementwise.Add", "F16"),
         })
         {

@@ -89,6 +89,20 @@ public sealed class PtxGateTests(ITestOutputHelper output)
                 "a warp's 32×32 output tile is 32 fp32 accumulators plus A's and B's fragments: ≤ 128 registers keeps 4 groups of 4 warps (25 %) " +
                 "per SM, what an mma.sync GEMM with this much work per warp needs; the SASS must hold the mma and both ldmatrix loads",
                 [mma, "LDSM.16.M88.4", loadB]));
+        var tensorCoreAttention = new[]
+        {
+            ("Bf16Mma", typeof(Bf16Mma), typeof(Bf16Pair), "HMMA.16816.F32.BF16", 64, typeof(HeadPair<HeadPair<HeadSlice16>>), typeof(F32Output)),
+            ("Bf16Mma", typeof(Bf16Mma), typeof(Bf16Pair), "HMMA.16816.F32.BF16", 128, typeof(HeadPair<HeadPair<HeadPair<HeadSlice16>>>), typeof(SixteenBitOutput<Bf16Pair>)),
+            ("F16Mma", typeof(F16Mma), typeof(F16Pair), "HMMA.16816.F32", 128, typeof(HeadPair<HeadPair<HeadPair<HeadSlice16>>>), typeof(F32Output)),
+        };
+        foreach (var (format, formatType, packing, mma, d, head, outputType) in tensorCoreAttention)
+            kernels.Add(new($"TensorCoreAttentionKernels.FlashForward<{format}, d{d}, {outputType.Name.Split('`')[0]}>",
+                typeof(TensorCoreAttentionKernels).GetMethod(nameof(TensorCoreAttentionKernels.FlashForward))!.MakeGenericMethod(formatType, packing, head, outputType),
+                true, gpu.TensorCoreWarps * MmaLayout.WarpSize, TensorCoreAttentionKernels.SharedBytes(d, gpu.TensorCoreWarps, onCuda: true), 255, true,
+                "a warp's 16 query rows hold Q's fragments, the d-wide output and 64 scores in registers (d = 128: 32 + 64 + 32 and P's " +
+                "fragments), as FlashAttention-2 does: up to the 255 an sm_80/sm_90 thread may have, with no spills; the SASS must hold the " +
+                "mma, both ldmatrix loads, ex2 and the quad shuffles",
+                [mma, "LDSM.16.M88.4", "LDSM.16.MT88.4", "MUFU.EX2", "SHFL.BFLY"]));
         foreach (string name in new[]
         {
             nameof(ElementwiseKernels.Add), nameof(ElementwiseKernels.ScaleActivate), nameof(ElementwiseKernels.EmbeddingGather),

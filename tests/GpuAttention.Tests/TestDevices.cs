@@ -15,6 +15,29 @@ public static class TestDevices
     /// <summary>The CPU accelerator running the GPU launch profile: the production launch shapes, checked without a GPU.</summary>
     private static readonly Lazy<ComputeDevice> CpuWithGpuProfile = new(() => ComputeDevice.Create(DeviceKind.CpuAccelerator, LaunchProfile.Gpu));
 
+    /// <summary>The CPU accelerator with the tensor-core kernels switched on (one warp per group keeps barriers cheap).</summary>
+    private static readonly Lazy<ComputeDevice> CpuAcceleratorTensorCores =
+        new(() => ComputeDevice.Create(DeviceKind.CpuAccelerator, LaunchProfile.CpuAccelerator with { TensorCoreWarps = 1 }));
+
+    /// <summary>OpenCL (PoCL in CI) with the tensor-core kernels switched on: two warps per group.</summary>
+    private static readonly Lazy<ComputeDevice> OpenCLTensorCores =
+        new(() => ComputeDevice.Create(DeviceKind.OpenCL, LaunchProfile.OpenCLCpu with { TensorCoreWarps = 2 }));
+
+    /// <summary>Names of the devices that run 16-bit attention on the tensor-core kernel (CUDA's mma, the portable bodies elsewhere).</summary>
+    public const string CpuAcceleratorTensorCoreName = "cpu-accelerator-tensor-cores", OpenCLTensorCoreName = "opencl-tensor-cores";
+
+    /// <summary>
+    /// Every device that runs the tensor-core kernels: CUDA when present, the CPU accelerator and OpenCL with them switched
+    /// on, and the CPU accelerator with the GPU launch profile (four warps, as on CUDA).
+    /// </summary>
+    public static IReadOnlyList<string> TensorCoreNames =>
+    [
+        .. Names.Contains("cuda") ? ["cuda"] : Array.Empty<string>(),
+        CpuAcceleratorTensorCoreName,
+        .. Names.Contains("opencl") ? [OpenCLTensorCoreName] : Array.Empty<string>(),
+        GpuProfileOnCpu,
+    ];
+
     /// <summary>The device kinds present, by <see cref="ComputeDevice.KindName"/> ("cpu", "cpu-accelerator", "opencl", "cuda").</summary>
     public static IReadOnlyCollection<string> Names => Devices.Value.Keys;
 
@@ -29,7 +52,13 @@ public static class TestDevices
         }
     }
 
-    public static ComputeDevice Get(string name) => name == GpuProfileOnCpu ? CpuWithGpuProfile.Value : Devices.Value[name];
+    public static ComputeDevice Get(string name) => name switch
+    {
+        GpuProfileOnCpu => CpuWithGpuProfile.Value,
+        CpuAcceleratorTensorCoreName => CpuAcceleratorTensorCores.Value,
+        OpenCLTensorCoreName => OpenCLTensorCores.Value,
+        _ => Devices.Value[name],
+    };
 
     /// <summary>Name of the CPU accelerator configured with <see cref="LaunchProfile.Gpu"/>.</summary>
     public const string GpuProfileOnCpu = "cpu-gpu-profile";

@@ -73,9 +73,9 @@ internal abstract class Backend : IDisposable
 
     /// <summary>
     /// True when the backend implements <paramref name="family"/> for <paramref name="dtype"/>: F32 everywhere, and 16-bit
-    /// matmul operands everywhere (<see cref="MatMulSixteenBit"/>).
+    /// matmul and attention operands everywhere (<see cref="MatMulSixteenBit"/>, <see cref="AttentionSixteenBit"/>).
     /// </summary>
-    public virtual bool Implements(OpFamily family, DType dtype) => dtype == DType.F32 || family == OpFamily.MatMul;
+    public virtual bool Implements(OpFamily family, DType dtype) => dtype == DType.F32 || family is OpFamily.MatMul or OpFamily.Attention;
 
     /// <summary>Allocates uninitialised storage for <paramref name="length"/> elements of <paramref name="dtype"/>.</summary>
     /// <exception cref="InsufficientMemoryException">The device has no room for it.</exception>
@@ -106,6 +106,34 @@ internal abstract class Backend : IDisposable
 
     public abstract void Attention(AttentionProblem p, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
         DeviceTensor? logSumExp, ResolvedMask mask);
+
+    /// <summary>
+    /// <see cref="Attention"/> with Q, K and V in one 16-bit dtype, the output F32 or that dtype, the log-sum-exp F32. By
+    /// default Q, K and V are widened (exactly) into F32 scratch tensors for the fp32 kernel, whose output is rounded into a
+    /// 16-bit <paramref name="output"/>; a backend with a 16-bit kernel overrides it.
+    /// </summary>
+    public virtual void AttentionSixteenBit(AttentionProblem p, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
+        DeviceTensor? logSumExp, ResolvedMask mask)
+    {
+        using var wideQ = Widened(q);
+        using var wideK = Widened(k);
+        using var wideV = Widened(v);
+        if (output.DType == DType.F32)
+        {
+            Attention(p, wideQ, wideK, wideV, output, logSumExp, mask);
+            return;
+        }
+        using var wideOutput = output.Device.Allocate(DType.F32, [.. output.Shape]);
+        Attention(p, wideQ, wideK, wideV, wideOutput, logSumExp, mask);
+        Convert(wideOutput, output);
+    }
+
+    private DeviceTensor Widened(DeviceTensor x)
+    {
+        var wide = x.Device.Allocate(DType.F32, [.. x.Shape]);
+        Convert(x, wide);
+        return wide;
+    }
 
     /// <summary>
     /// The fused additive attention over projected queries and keys (q' [batch, heads, Lq, width], k' [.., Lk, width]),

@@ -141,9 +141,9 @@ public static class AdditiveAttention
         })
         {
             Check.Distinct(output, nameof(output), input, name);
-            Check.Implemented(q.Device, OpFamily.Attention, "AdditiveAttention", input, name);
+            Check.F32Only(input, name, "AdditiveAttention", alternative: "; convert it with Elementwise.Convert");
         }
-        Check.Implemented(q.Device, OpFamily.Attention, "AdditiveAttention", output, nameof(output));
+        Check.F32Only(output, nameof(output), "AdditiveAttention", alternative: "; convert it with Elementwise.Convert");
         Check.GridLimit((long)batch * heads, nameof(q), "batch·heads");
         foreach (var (rows, name) in new[] { ((long)batch * heads * lq, nameof(q)), ((long)batch * heads * lk, nameof(k)) })
         {
@@ -154,7 +154,7 @@ public static class AdditiveAttention
         }
         return new AttentionProblem
         {
-            Batch = batch, Heads = heads, Lq = lq, Lk = lk, KeyCapacity = lk, HeadDim = da, ValueDim = dv, Scale = 1f,
+            Batch = batch, Heads = heads, KeyHeads = heads, Lq = lq, Lk = lk, KeyCapacity = lk, HeadDim = da, ValueDim = dv, Scale = 1f,
             Normalizer = (int)normalizer,
         };
     }

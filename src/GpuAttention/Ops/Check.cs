@@ -95,4 +95,11 @@ internal static class Check
         throw new NotSupportedException(
             $"{op} does not implement {tensor.DType} on {device} yet (argument '{name}' is {tensor.DType}); convert it to F32 with Elementwise.Convert.");
     }
+
+    /// <summary>An op with F32 operands only: anything else is a <see cref="NotSupportedException"/> naming the argument.</summary>
+    public static void F32Only(DeviceTensor? tensor, string name, string op, string alternative)
+    {
+        if (tensor is not null && tensor.DType != DType.F32)
+            throw new NotSupportedException($"{op} takes F32 operands (argument '{name}' is {tensor.DType} on {tensor.Device}){alternative}.");
+    }
 }

@@ -18,6 +18,38 @@ internal sealed partial class IlgpuBackend
         DeviceTensor? logSumExp, ResolvedMask mask) =>
         LaunchFlashForward(p, additive: false, q, k, v, default, output, logSumExp, mask);
 
+    /// <summary>
+    /// 16-bit attention on the tensor cores (<see cref="TensorCoreAttentionKernels.FlashForward"/>) when the launch profile
+    /// gives it warps (<see cref="LaunchProfile.TensorCoreWarps"/>), the head dimension is a compiled one
+    /// (<see cref="TensorCoreHeadDims"/>) and the normaliser is the softmax; otherwise the base class widens to the fp32 kernel.
+    /// </summary>
+    public override void AttentionSixteenBit(AttentionProblem p, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor output,
+        DeviceTensor? logSumExp, ResolvedMask mask)
+    {
+        if (!RunsOnTensorCores(p))
+        {
+            base.AttentionSixteenBit(p, q, k, v, output, logSumExp, mask);
+            return;
+        }
+        int warps = profile.TensorCoreWarps;
+        int blockRows = warps * TensorCoreAttentionKernels.RowsPerWarp;
+        using var lengths = ValidLengths(mask);
+        var config = new KernelConfig(
+            new Index2D((p.Lq + blockRows - 1) / blockRows, p.BatchHeads),
+            new Index2D(warps * MmaLayout.WarpSize, 1),
+            SharedMemoryConfig.RequestDynamic<byte>(TensorCoreAttentionKernels.SharedBytes(p.HeadDim, warps, onCuda: Kind == DeviceKind.Cuda)));
+        var kernel = Kernels.TensorCoreAttention(q.DType == DType.BF16, p.HeadDim, sixteenBitOutput: output.DType != DType.F32);
+        kernel.Launch(config, View<ushort>(q), View<ushort>(k), View<ushort>(v), output.DType == DType.F32 ? Floats(output) : default,
+            output.DType == DType.F32 ? default : View<ushort>(output), FloatsOrEmpty(logSumExp), View(mask, lengths), p);
+    }
+
+    /// <summary>Head dimensions the tensor-core attention is compiled for.</summary>
+    public static readonly int[] TensorCoreHeadDims = [64, 128];
+
+    /// <summary>True when <see cref="AttentionSixteenBit"/> runs <paramref name="p"/> on the tensor-core kernel.</summary>
+    internal bool RunsOnTensorCores(AttentionProblem p) =>
+        profile.TensorCoreWarps > 0 && TensorCoreHeadDims.Contains(p.HeadDim) && p.Normalizer == (int)ScoreNormalizer.Softmax;
+
     internal void LaunchFlashForward(AttentionProblem p, bool additive, DeviceTensor q, DeviceTensor k, DeviceTensor v,
         ArrayView<float> scoreVector, DeviceTensor output, DeviceTensor? logSumExp, ResolvedMask mask)
     {

@@ -16,6 +16,7 @@ internal sealed class KernelLibrary
     private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int>> maskedSoftmax;
     private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int>> layerNorm;
     private readonly Dictionary<(int Capacity, bool Additive, bool Relu), Lazy<FlashAttentionKernel>> flashAttention;
+    private readonly Dictionary<(bool Bf16, int HeadDim, bool SixteenBitOutput), Lazy<TensorCoreAttentionKernel>> tensorCoreAttention;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>> additiveScores;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>> add;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, int>> scaleActivate;
@@ -52,6 +53,17 @@ internal sealed class KernelLibrary
             [(8, true, true)] = Flash<Columns8, AdditiveScore, ReluWeights>(accelerator),
             [(16, true, true)] = Flash<Pair<Columns8>, AdditiveScore, ReluWeights>(accelerator),
             [(32, true, true)] = Flash<Pair<Pair<Columns8>>, AdditiveScore, ReluWeights>(accelerator),
+        };
+        tensorCoreAttention = new()
+        {
+            [(true, 64, false)] = TensorCoreFlash<Bf16Mma, Bf16Pair, HeadPair<HeadPair<HeadSlice16>>, F32Output>(accelerator, (o, _) => new F32Output { Values = o }),
+            [(true, 128, false)] = TensorCoreFlash<Bf16Mma, Bf16Pair, HeadPair<HeadPair<HeadPair<HeadSlice16>>>, F32Output>(accelerator, (o, _) => new F32Output { Values = o }),
+            [(false, 64, false)] = TensorCoreFlash<F16Mma, F16Pair, HeadPair<HeadPair<HeadSlice16>>, F32Output>(accelerator, (o, _) => new F32Output { Values = o }),
+            [(false, 128, false)] = TensorCoreFlash<F16Mma, F16Pair, HeadPair<HeadPair<HeadPair<HeadSlice16>>>, F32Output>(accelerator, (o, _) => new F32Output { Values = o }),
+            [(true, 64, true)] = TensorCoreFlash<Bf16Mma, Bf16Pair, HeadPair<HeadPair<HeadSlice16>>, SixteenBitOutput<Bf16Pair>>(accelerator, (_, o) => new SixteenBitOutput<Bf16Pair> { Values = o }),
+            [(true, 128, true)] = TensorCoreFlash<Bf16Mma, Bf16Pair, HeadPair<HeadPair<HeadPair<HeadSlice16>>>, SixteenBitOutput<Bf16Pair>>(accelerator, (_, o) => new SixteenBitOutput<Bf16Pair> { Values = o }),
+            [(false, 64, true)] = TensorCoreFlash<F16Mma, F16Pair, HeadPair<HeadPair<HeadSlice16>>, SixteenBitOutput<F16Pair>>(accelerator, (_, o) => new SixteenBitOutput<F16Pair> { Values = o }),
+            [(false, 128, true)] = TensorCoreFlash<F16Mma, F16Pair, HeadPair<HeadPair<HeadPair<HeadSlice16>>>, SixteenBitOutput<F16Pair>>(accelerator, (_, o) => new SixteenBitOutput<F16Pair> { Values = o }),
         };
         additiveScores = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(AttentionKernels.AdditiveScores));
         add = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add));
@@ -98,6 +110,22 @@ internal sealed class KernelLibrary
             : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "compiled accumulator capacities are 8, 16 and 32");
     public Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> AdditiveScores => additiveScores.Value;
 
+    /// <summary>The tensor-core attention for bf16 (else f16) operands, a head dimension of 64 or 128, and a 16-bit (else F32) output.</summary>
+    public TensorCoreAttentionKernel TensorCoreAttention(bool bf16, int headDim, bool sixteenBitOutput) =>
+        tensorCoreAttention.TryGetValue((bf16, headDim, sixteenBitOutput), out var kernel)
+            ? kernel.Value
+            : throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "the tensor-core attention is compiled for head dimensions 64 and 128");
+
+    private static Lazy<TensorCoreAttentionKernel> TensorCoreFlash<TFormat, TPacking, THead, TOutput>(Accelerator accelerator,
+        Func<ArrayView<float>, ArrayView<ushort>, TOutput> output)
+        where TFormat : struct, IMmaFormat where TPacking : struct, IPairPacking where THead : struct, IHeadSlices where TOutput : struct, IAttentionOutput =>
+        new(() =>
+        {
+            var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, TOutput, ArrayView<float>, MaskViews, AttentionProblem>(
+                TensorCoreAttentionKernels.FlashForward<TFormat, TPacking, THead, TOutput>);
+            return new TensorCoreAttentionKernel((config, q, k, v, o32, o16, logSumExp, mask, p) => kernel(config, q, k, v, output(o32, o16), logSumExp, mask, p));
+        });
+
     private static Lazy<FlashAttentionKernel> Flash<TAccumulator, TScore, TWeights>(Accelerator accelerator)
         where TAccumulator : struct, IRowAccumulator where TScore : struct, IAttentionScore where TWeights : struct, IScoreWeights =>
         new(() => new FlashAttentionKernel(accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
@@ -120,3 +148,10 @@ internal sealed class KernelLibrary
 /// <summary>A loaded <see cref="AttentionKernels.FlashForward"/> specialisation: q, k, v, o, log-sum-exp, w, mask, problem, tiles.</summary>
 internal sealed record FlashAttentionKernel(
     Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MaskViews, AttentionProblem, AttentionTiles> Launch);
+
+/// <summary>
+/// A loaded <see cref="TensorCoreAttentionKernels.FlashForward"/> specialisation: q, k, v, the output as F32 or 16-bit (the
+/// specialisation writes one), log-sum-exp, mask, problem.
+/// </summary>
+internal sealed record TensorCoreAttentionKernel(
+    Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, MaskViews, AttentionProblem> Launch);

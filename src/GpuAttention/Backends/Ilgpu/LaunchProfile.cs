@@ -26,15 +26,26 @@ public sealed record LaunchProfile(
     int AttentionKeyTile,
     int SharedMemoryBytes)
 {
+    /// <summary>
+    /// Warps per group of the tensor-core kernels (16-bit attention: 16 query rows per warp), 1–4; 0 (the default) runs
+    /// 16-bit attention by widening to fp32 for the fp32 kernel. CUDA runs mma.sync; elsewhere the kernels run the
+    /// primitives' portable bodies, which are there to check the same kernel source without a GPU, not for speed.
+    /// </summary>
+    public int TensorCoreWarps { get; init; }
+
     /// <summary>CUDA's default limit of static + dynamic shared memory per group, which ILGPU 1.5.3 does not raise.</summary>
     public const int CudaSharedMemoryLimit = 48 * 1024;
 
     /// <summary>
-    /// For GPUs: 16×16 matmul threads (a 64×64 tile, 8 KB of shared memory, 256 threads for latency
+    /// For CUDA GPUs: 16×16 matmul threads (a 64×64 tile, 8 KB of shared memory, 256 threads for latency
     /// hiding); 128 threads per softmax/layer-norm row; 128-thread attention groups with 32-key tiles,
-    /// which keep the attention kernel's shared memory at 33–37 KB for head dims 32–128.
+    /// which keep the attention kernel's shared memory at 33–37 KB for head dims 32–128; 4 warps (64 query rows) per
+    /// tensor-core attention group.
     /// </summary>
-    public static LaunchProfile Gpu { get; } = new(16, 16, 16, 128, 128, 32, CudaSharedMemoryLimit);
+    public static LaunchProfile Gpu { get; } = new(16, 16, 16, 128, 128, 32, CudaSharedMemoryLimit) { TensorCoreWarps = 4 };
+
+    /// <summary>For OpenCL GPUs: <see cref="Gpu"/>'s shapes, with 16-bit attention widened to the fp32 kernel (no mma there).</summary>
+    public static LaunchProfile OpenCLGpu { get; } = Gpu with { TensorCoreWarps = 0 };
 
     /// <summary>For ILGPU's CPU accelerator: 32-thread groups everywhere (barriers stay cheap).</summary>
     public static LaunchProfile CpuAccelerator { get; } = new(4, 8, 16, 32, 32, 16, CudaSharedMemoryLimit);
@@ -50,6 +61,7 @@ public sealed record LaunchProfile(
     {
         DeviceKind.CpuAccelerator => CpuAccelerator,
         DeviceKind.OpenCL when isCpu => OpenCLCpu,
+        DeviceKind.OpenCL => OpenCLGpu,
         _ => Gpu,
     };
 
@@ -65,6 +77,8 @@ public sealed record LaunchProfile(
             nameof(AttentionGroupSize), $"AttentionGroupSize must be a power of two in 1..{maxGroupSize}, got {AttentionGroupSize}");
         Require(AttentionKeyTile >= 8 && AttentionKeyTile <= 1024 && AttentionKeyTile % AttentionKernels.KeysPerThread == 0, nameof(AttentionKeyTile),
             $"AttentionKeyTile must be a multiple of {AttentionKernels.KeysPerThread} in 8..1024, got {AttentionKeyTile}");
+        Require(TensorCoreWarps >= 0 && TensorCoreWarps <= 4 && TensorCoreWarps * MmaLayout.WarpSize <= maxGroupSize, nameof(TensorCoreWarps),
+            $"TensorCoreWarps must be in 0..{Math.Min(4, maxGroupSize / MmaLayout.WarpSize)}, got {TensorCoreWarps}");
         Require(SharedMemoryBytes > 0 && SharedMemoryBytes >= sizeof(float) * (long)MatMulKernels.TiledSharedFloats(MatMulTileK, MatMulGroupX, MatMulGroupY), nameof(SharedMemoryBytes),
             $"SharedMemoryBytes {SharedMemoryBytes} cannot hold the matmul tiles");
     }
