@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using GpuAttention.Model;
+using GpuAttention.Runtime;
 
 namespace GpuAttention.Cli;
 
@@ -24,6 +25,16 @@ internal static class GenerateCommand
                 r.AddError($"--max-tokens must be at least 1, got {r.GetValueOrDefault<int>()}.");
         });
         var noCache = new Option<bool>("--no-cache") { Description = "Re-run the decoder over the whole prefix each step (greedy only)" };
+        var dtype = new Option<string>("--dtype")
+        {
+            Description = "f32, bf16 or f16: the dtype of the Linear weights and of the operands of products and attention (fp32 accumulation)",
+            DefaultValueFactory = _ => "f32",
+        };
+        dtype.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string>() is not ("f32" or "bf16" or "f16"))
+                r.AddError($"--dtype must be f32, bf16 or f16, got '{r.GetValueOrDefault<string>()}'.");
+        });
         var input = new Argument<string>("input") { Description = "Source text: whitespace-separated tokens, or one token per character" };
         // An unknown option would otherwise be taken as the input text.
         input.Validators.Add(r =>
@@ -31,7 +42,7 @@ internal static class GenerateCommand
             if (r.GetValueOrDefault<string>() is { } text && text.StartsWith("--", StringComparison.Ordinal))
                 r.AddError($"Unknown option '{text}'.");
         });
-        var command = new Command("generate", "Run a seq2seq model on one input") { model, beam, maxTokens, noCache, input };
+        var command = new Command("generate", "Run a seq2seq model on one input") { model, beam, maxTokens, noCache, dtype, input };
         command.SetAction(result =>
         {
             string directory = result.GetValue(model)!.FullName;
@@ -42,7 +53,12 @@ internal static class GenerateCommand
             int width = result.GetValue(beam), limit = result.GetValue(maxTokens);
 
             using var device = DeviceChoice.Open(result.GetValue(deviceOption));
-            using var transformer = Transformer.Load(device, directory);
+            using var transformer = Transformer.Load(device, directory, result.GetValue(dtype) switch
+            {
+                "bf16" => DType.BF16,
+                "f16" => DType.F16,
+                _ => DType.F32,
+            });
             if (limit >= transformer.Config.MaxLength)
                 throw new UsageException($"--max-tokens must be below the model's max_len {transformer.Config.MaxLength}, got {limit}.");
             if (source.Length > transformer.Config.MaxLength)
@@ -54,7 +70,7 @@ internal static class GenerateCommand
                 ? Generation.Greedy(transformer, [source], [source.Length], limit, useCache: !result.GetValue(noCache))[0]
                 : Generation.Beam(transformer, source, width, limit);
             clock.Stop();
-            Console.WriteLine($"device: {device}");
+            Console.WriteLine($"device: {device}{(result.GetValue(dtype) is "f32" ? "" : $", {result.GetValue(dtype)}")}");
             Console.WriteLine($"input:  {vocabulary.Decode(source)}");
             Console.WriteLine($"output: {vocabulary.Decode(output.Where(t => t != transformer.Config.EosId))}");
             Console.WriteLine($"{output.Length} tokens in {clock.Elapsed.TotalMilliseconds:F0} ms " +

@@ -25,6 +25,7 @@ public sealed class CliTests : IDisposable
         { ["generate", "--model", Sample, "--max-tokens", "64", "--device", "cpu", "123"], 2, "--max-tokens must be below the model's max_len 64" },
         { ["generate", "--model", Sample, "--frob", "123", "456"], 2, "--frob" },
         { ["generate", "--model", "/nonexistent/model", "123"], 2, "--model: no directory" },
+        { ["generate", "--model", Sample, "--dtype", "fp8", "123"], 2, "--dtype must be f32, bf16 or f16, got 'fp8'" },
         { ["devices", "--device", "bogus"], 2, "--device='bogus' names no device kind" },
         { ["bench", "--seconds", "x"], 2, "x" },
         { ["bench", "--device", "cpu", "--with-tensors"], 2, "--with-tensors writes into the --save folder" },
@@ -69,6 +70,8 @@ public sealed class CliTests : IDisposable
         Assert.Contains("   at ", error.ToString());
         error = new StringWriter();
         Assert.Equal(0, CommandLine.Run(["generate", "--model", Sample, "--device", "cpu", "123"], error));
+        Assert.Equal("", error.ToString());
+        Assert.Equal(0, CommandLine.Run(["generate", "--model", Sample, "--device", "cpu", "--dtype", "bf16", "123"], error));
         Assert.Equal("", error.ToString());
     }
 

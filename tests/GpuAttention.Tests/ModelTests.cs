@@ -75,6 +75,58 @@ public sealed class ModelTests(ITestOutputHelper output)
         }
     }
 
+    public static TheoryData<string, string> HalfPrecisionFixtures()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (string fixture in new[] { "postln_relu", "preln_gelu", "postln_gelu_3layers" })
+        foreach (string format in new[] { "bf16", "f16" })
+            data.Add(fixture, format);
+        return data;
+    }
+
+    /// <summary>
+    /// The model loaded in BF16 or F16 (Linear weights and the operands of every product and of attention rounded to it,
+    /// fp32 accumulation) against PyTorch's fp32 logits. The tolerance is the format's rounding budget: a product with both
+    /// operands rounded is off by at most 2u relative per term (u = 2⁻⁹ for bf16, 2⁻¹² for f16), and a logit's longest path
+    /// holds 4 such rounded stages per encoder layer (Q/K/V projections, attention, output projection, two feed-forward
+    /// products counted as the stages that feed each other), 6 per decoder layer (two attentions) and the generator; the
+    /// budget is 2u · stages · 2 · max|logit|, the last 2 for terms up to twice the logits' magnitude.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(HalfPrecisionFixtures))]
+    public void HalfPrecisionModelStaysWithinItsRoundingBudgetOfPyTorch(string fixture, string format)
+    {
+        string directory = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "fixtures", fixture));
+        var expected = Expected.Load(directory);
+        var dtype = format == "bf16" ? DType.BF16 : DType.F16;
+        using var model = Transformer.Load(TestDevices.Get("cpu"), directory, dtype);
+        using var memory = model.Encode(expected.Src, expected.SrcLengths);
+        using var decoded = model.Decode(expected.Tgt, memory, expected.SrcLengths);
+        using var logits = model.Logits(decoded);
+        float[] got = logits.ToArray();
+        double largest = expected.Logits.Max(x => Math.Abs((double)x)), worst = 0;
+        for (int i = 0; i < got.Length; i++)
+            worst = Math.Max(worst, Math.Abs(got[i] - expected.Logits[i]));
+        double unit = format == "bf16" ? 1.0 / 512 : 1.0 / 4096;
+        int stages = 4 * model.Config.EncoderLayers + 6 * model.Config.DecoderLayers + 1;
+        double tolerance = 2 * unit * stages * 2 * largest;
+        output.WriteLine($"{fixture} {format}: max |logit − PyTorch| {worst:E3}, tolerance {tolerance:E3} (max |logit| {largest:F3})");
+        Assert.True(worst <= tolerance, $"{fixture} {format}: max |logit − PyTorch| {worst:E3} > {tolerance:E3}");
+    }
+
+    /// <summary>The sample decodes the same tokens in BF16 and F16 as PyTorch's fp32 model did, with and without the cache.</summary>
+    [Theory]
+    [InlineData("bf16")]
+    [InlineData("f16")]
+    public void HalfPrecisionSampleDecodesTheSameTokens(string format)
+    {
+        string directory = Path.Combine(AppContext.BaseDirectory, "samples", "reverse-digits");
+        var expected = Expected.Load(directory);
+        using var model = Transformer.Load(TestDevices.Get("cpu"), directory, format == "bf16" ? DType.BF16 : DType.F16);
+        Assert.Equal(expected.Greedy, Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens, useCache: true));
+        Assert.Equal(expected.Greedy, Generation.Greedy(model, expected.Src, expected.SrcLengths, expected.GreedyMaxNewTokens, useCache: false));
+    }
+
     /// <summary>log p(tokens | source) by teacher forcing through the uncached decoder: independent of the beam's own bookkeeping.</summary>
     private static double LogProbability(Transformer model, int[] source, int[] tokens)
     {

@@ -8,7 +8,8 @@ namespace GpuAttention.Model;
 /// MultiHead(Q, K, V) = Concat(head₁…headₕ)·W_o with headᵢ = Attention(Q·W_qᵢ, K·W_kᵢ, V·W_vᵢ): the h heads run
 /// in one fused attention launch over [batch, heads, L, d_k]. The score is the paper's scaled dot product, or additive
 /// (<paramref name="additive"/>, see <see cref="AdditiveScorer"/>); the weights are its softmax, or ReLU(score) over the
-/// visible keys (<paramref name="normalizer"/>).
+/// visible keys (<paramref name="normalizer"/>). With 16-bit projection weights the dot-product heads attend in that dtype
+/// (Q, K and V rounded to it, fp32 statistics, an F32 result).
 /// </summary>
 public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, Linear output, int heads,
     ScoreNormalizer normalizer = ScoreNormalizer.Softmax, AdditiveScorer? additive = null) : IDisposable
@@ -23,7 +24,7 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
     {
         int d = config.DModel;
         Linear Projection(int index) => new(
-            weights.LoadRows(prefix + "in_proj_weight", 3 * d, d, index * d, d),
+            weights.LoadLinearWeightRows(prefix + "in_proj_weight", 3 * d, d, index * d, d),
             weights.LoadSlice(prefix + "in_proj_bias", 3 * d, index * d, d));
         var additive = config.Score == "additive" ? AdditiveScorer.Load(weights, prefix, config.HeadDim, config.AdditiveWidth) : null;
         return new MultiHeadAttention(Projection(0), Projection(1), Projection(2), Linear.Load(weights, prefix + "out_proj", d, d),
@@ -102,7 +103,14 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
         int batch = q.Shape[0], length = q.Shape[2];
         var device = q.Device;
         using var attended = device.Allocate(batch, heads, length, headDim);
-        if (additive is null)
+        if (additive is null && query.WeightDType != DType.F32)
+        {
+            using var narrowQ = Narrowed(q);
+            using var narrowKeys = Narrowed(keys);
+            using var narrowValues = Narrowed(values);
+            Attention.Fused(narrowQ, narrowKeys, narrowValues, attended, mask, keyLength: keyLength, normalizer: normalizer);
+        }
+        else if (additive is null)
             Attention.Fused(q, keys, values, attended, mask, keyLength: keyLength, normalizer: normalizer);
         else
             AdditiveAttention.Fused(q, keys, values, additive.QueryWeight, additive.KeyWeight, additive.ScoreVector, attended, mask,
@@ -110,6 +118,14 @@ public sealed class MultiHeadAttention(Linear query, Linear key, Linear value, L
         var merged = device.Allocate(batch, length, heads * headDim);
         HeadLayout.Merge(attended, merged);
         return merged;
+    }
+
+    /// <summary><paramref name="x"/> rounded to the projection weights' 16-bit dtype, in a new tensor.</summary>
+    private DeviceTensor Narrowed(DeviceTensor x)
+    {
+        var narrow = x.Device.Allocate(query.WeightDType, [.. x.Shape]);
+        Elementwise.Convert(x, narrow);
+        return narrow;
     }
 
     private DeviceTensor ProjectPadded(Linear projection, DeviceTensor x, PackedSequences packing)

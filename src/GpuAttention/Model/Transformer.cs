@@ -68,12 +68,17 @@ public sealed class Transformer : IDisposable
     /// <summary>
     /// Loads <c>config.json</c> and <c>model.safetensors</c> from <paramref name="directory"/> onto <paramref name="device"/>.
     /// A tensor of the file that the config leaves unused is an error, as is any missing or misshapen one.
+    /// <paramref name="dtype"/> BF16 or F16 holds every Linear weight in that format (rounded once at load) and runs the
+    /// products and the dot-product attention on operands rounded to it, accumulating in fp32; activations between ops,
+    /// layer norms, softmax statistics, embeddings and biases stay F32 (README, "The model in half precision").
     /// </summary>
-    public static Transformer Load(ComputeDevice device, string directory)
+    public static Transformer Load(ComputeDevice device, string directory, DType dtype = DType.F32)
     {
+        if (dtype is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "The model runs in F32, BF16 or F16.");
         var config = TransformerConfig.Load(Path.Combine(directory, "config.json"));
         string weightsPath = Path.Combine(directory, "model.safetensors");
-        var weights = new WeightSource(device, SafeTensors.Read(weightsPath), weightsPath);
+        var weights = new WeightSource(device, SafeTensors.Read(weightsPath), weightsPath) { LinearDType = dtype };
         var model = new Transformer(weights, config);
         try
         {

@@ -1,3 +1,4 @@
+using GpuAttention.Ops;
 using GpuAttention.Runtime;
 using GpuAttention.Weights;
 
@@ -17,8 +18,28 @@ public sealed class WeightSource(ComputeDevice device, IReadOnlyDictionary<strin
     /// <summary>The device parameters are uploaded to.</summary>
     public ComputeDevice Device { get; } = device;
 
+    /// <summary>
+    /// The dtype the weight matrices of <see cref="Linear"/> layers are held in: F32 (the default), or BF16 / F16 — rounded
+    /// to nearest-even once at load, for half the memory and the tensor-core GEMM on CUDA. Biases, norms and embeddings
+    /// stay F32.
+    /// </summary>
+    public DType LinearDType
+    {
+        get;
+        init => field = value is DType.F32 or DType.BF16 or DType.F16
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(LinearDType), value, "Linear weights are F32, BF16 or F16.");
+    } = DType.F32;
+
     /// <summary>Uploads <paramref name="name"/>, which must have <paramref name="shape"/>.</summary>
     public DeviceTensor Load(string name, params int[] shape) => Uploaded(Device.Upload(Host(name, shape).Data, shape));
+
+    /// <summary>Uploads the weight matrix <paramref name="name"/> [rows, cols] of a <see cref="Linear"/> layer, in <see cref="LinearDType"/>.</summary>
+    public DeviceTensor LoadLinearWeight(string name, int rows, int cols) => InLinearDType(Load(name, rows, cols));
+
+    /// <summary>Rows [<paramref name="firstRow"/>, firstRow + rows) of <paramref name="name"/> ([total, cols]) as a <see cref="Linear"/> weight, in <see cref="LinearDType"/>.</summary>
+    public DeviceTensor LoadLinearWeightRows(string name, int totalRows, int cols, int firstRow, int rows) =>
+        InLinearDType(LoadRows(name, totalRows, cols, firstRow, rows));
 
     /// <summary>Uploads rows [<paramref name="firstRow"/>, firstRow + rows) of the matrix <paramref name="name"/> ([total, cols]).</summary>
     public DeviceTensor LoadRows(string name, int totalRows, int cols, int firstRow, int rows)
@@ -50,6 +71,18 @@ public sealed class WeightSource(ComputeDevice device, IReadOnlyDictionary<strin
         for (int i = mark; i < uploaded.Count; i++)
             uploaded[i].Dispose();
         uploaded.RemoveRange(mark, uploaded.Count - mark);
+    }
+
+    /// <summary>The uploaded F32 <paramref name="weight"/> as <see cref="LinearDType"/> (the F32 copy replaced and freed).</summary>
+    private DeviceTensor InLinearDType(DeviceTensor weight)
+    {
+        if (LinearDType == DType.F32)
+            return weight;
+        var narrow = Uploaded(Device.Allocate(LinearDType, [.. weight.Shape]));
+        Elementwise.Convert(weight, narrow);
+        uploaded.Remove(weight);
+        weight.Dispose();
+        return narrow;
     }
 
     private DeviceTensor Uploaded(DeviceTensor tensor)
