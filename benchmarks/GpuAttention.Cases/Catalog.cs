@@ -75,14 +75,14 @@ public static class Catalog
 
     /// <summary>
     /// Fused attention with BF16 and F16 Q, K, V (fp32 output), causal or not, d 64 and 128: on a GPU at B·H = 64 for L 1024
-    /// and 4096 and B·H = 32 for L 16384 (FlashAttention's usual benchmark shapes); on CPU hardware, where 16-bit operands
-    /// are widened for the fp32 kernel, at B1 H2 and L 64–256.
+    /// and 4096, B·H = 32 for L 16384 (FlashAttention's usual benchmark shapes) and B·H = 8 at L 65536 (its scratch column
+    /// shows memory linear in L); on CPU hardware, where 16-bit operands are widened for the fp32 kernel, at B1 H2 and L 64–256.
     /// </summary>
     public static IEnumerable<AttentionCase> SixteenBitAttention(ComputeDevice device)
     {
         var shapes = device.IsCpuHardware
             ? new (int Batch, int Heads, int Length)[] { (1, 2, 64), (1, 2, 128), (1, 2, 256) }
-            : [(4, 16, 1024), (4, 16, 4096), (2, 16, 16384)];
+            : [(4, 16, 1024), (4, 16, 4096), (2, 16, 16384), (1, 8, 65536)];
         foreach (var dtype in new[] { DType.BF16, DType.F16 })
         foreach (bool causal in new[] { false, true })
         foreach (int headDim in new[] { 64, 128 })
@@ -101,10 +101,14 @@ public static class Catalog
             yield return new AdditiveAttentionCase(batch, heads, length, 64, causal, fused, normalizer);
     }
 
-    /// <summary>The encoder layer of the ONNX Runtime comparison: the paper's base sizes at 256 tokens (small: d 64, 32 tokens).</summary>
+    /// <summary>
+    /// The encoder layer of the ONNX Runtime comparison: the paper's base sizes at 256 tokens (small: d 64, 32 tokens), in
+    /// fp32 and in bf16.
+    /// </summary>
     public static IEnumerable<EncoderLayerCase> EncoderLayer(bool small)
     {
-        yield return small ? new EncoderLayerCase(64, 4, 256, 32) : new EncoderLayerCase(512, 8, 2048, 256);
+        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+            yield return small ? new EncoderLayerCase(64, 4, 256, 32, dtype) : new EncoderLayerCase(512, 8, 2048, 256, dtype);
     }
 
     private static (int Batch, int Heads) BatchHeads(bool small) => small ? (1, 2) : (2, 8);

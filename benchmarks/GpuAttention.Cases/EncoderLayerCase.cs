@@ -8,10 +8,12 @@ namespace GpuAttention.Cases;
 
 /// <summary>
 /// One post-LN ReLU encoder layer (PyTorch's TransformerEncoderLayer: self-attention, then the feed-forward network) over
-/// [1, L, d] with random weights; FLOPs 2·L·d·4d (projections) + 4·L²·d (attention) + 4·L·d·ff (feed-forward).
+/// [1, L, d] with random weights; FLOPs 2·L·d·4d (projections) + 4·L²·d (attention) + 4·L·d·ff (feed-forward). With a
+/// 16-bit <paramref name="dtype"/> the layer runs in half precision (<see cref="WeightSource.LinearDType"/>).
 /// </summary>
-public sealed class EncoderLayerCase(int dModel, int heads, int dFeedForward, int length)
-    : BenchCase("encoder layer", "post-LN relu", $"d{dModel} h{heads} ff{dFeedForward} L{length}", length, "L (tokens)",
+public sealed class EncoderLayerCase(int dModel, int heads, int dFeedForward, int length, DType dtype = DType.F32)
+    : BenchCase("encoder layer", dtype == DType.F32 ? "post-LN relu" : $"{dtype.ToString().ToLowerInvariant()} post-LN relu",
+        $"d{dModel} h{heads} ff{dFeedForward} L{length}", length, "L (tokens)",
         2.0 * length * dModel * 4 * dModel + 4.0 * length * length * dModel + 4.0 * length * dModel * dFeedForward, WorkUnit.Flops)
 {
     private const float Epsilon = 1e-5f;
@@ -80,10 +82,11 @@ public sealed class EncoderLayerCase(int dModel, int heads, int dFeedForward, in
     public override object Problem => new
     {
         op = "encoderLayer", batch = 1, dModel, heads, dFeedForward, length, normFirst = false, activation = "relu", layerNormEpsilon = Epsilon,
+        dtype = dtype.ToString().ToLowerInvariant(),
     };
 
     private EncoderLayer Load(ComputeDevice device, Dictionary<string, HostTensor> weights) =>
-        EncoderLayer.Load(new WeightSource(device, weights, "random"), "",
+        EncoderLayer.Load(new WeightSource(device, weights, "random") { LinearDType = dtype }, "",
             new TransformerConfig { DModel = dModel, Heads = heads, DFeedForward = dFeedForward, SourceVocabulary = 1, TargetVocabulary = 3, LayerNormEpsilon = Epsilon });
 
     private sealed class Disposer(Action dispose) : IDisposable

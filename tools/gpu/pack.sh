@@ -21,8 +21,8 @@ for project in src/GpuAttention.Cli tests/GpuAttention.Tests; do
   # Both apps share one folder and one runtime: each app host reads its own .deps.json and .runtimeconfig.json.
   # No PDBs in the bundle, so no sources embedded in them either (Directory.Build.props embeds them for packages).
   dotnet publish "$project" -c Release -r linux-x64 --self-contained true \
-    -p:InvariantGlobalization=true -p:DebugType=none -p:EmbedAllSources=false -o "$BUNDLE/app" >"$BUNDLE/publish.log" 2>&1 \
-    || { grep -E "error|Error" "$BUNDLE/publish.log" >&2; echo "[pack] ERROR: publishing $project failed" >&2; exit 1; }
+    -p:InvariantGlobalization=true -p:DebugType=none -p:EmbedAllSources=false -o "$BUNDLE/app" >".device/publish.log" 2>&1 \
+    || { grep -E "error|Error" .device/publish.log >&2; echo "[pack] ERROR: publishing $project failed" >&2; exit 1; }
 done
 for required in GpuAttention.Cli GpuAttention.Tests fixtures samples; do
   [[ -e "$BUNDLE/app/$required" ]] || { echo "[pack] ERROR: $BUNDLE/app/$required is missing after publishing" >&2; exit 1; }
