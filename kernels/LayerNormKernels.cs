@@ -57,6 +57,25 @@ public static class LayerNormKernels
         }
     }
 
+    /// <summary>
+    /// y = x / max(‖x‖₂, <paramref name="epsilon"/>) over rows of <paramref name="width"/> (PyTorch's F.normalize). One group
+    /// per row, any group size; dynamic shared memory: the group size in floats.
+    /// </summary>
+    public static void L2Normalize(ArrayView<float> x, ArrayView<float> y, int width, float epsilon)
+    {
+        long offset = (long)Grid.IdxX * width;
+        float localSquares = 0f;
+        for (int j = Group.IdxX; j < width; j += Group.DimX)
+        {
+            float v = x[offset + j];
+            localSquares += v * v;
+        }
+        float norm = XMath.Sqrt(GroupReduce.Sum(localSquares, SharedMemory.GetDynamic<float>()));
+        float inverse = 1f / XMath.Max(norm, epsilon);
+        for (int j = Group.IdxX; j < width; j += Group.DimX)
+            y[offset + j] = x[offset + j] * inverse;
+    }
+
     /// <summary>z[j] − shift, from the shared cache when the row is cached.</summary>
     private static float Load(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> cache, long offset,
         int j, int hasResidual, int cacheRow, float shift)

@@ -88,4 +88,26 @@ public static unsafe class CpuLayerNorm
         for (; j < width; j++)
             y[j] = (z[j] - mean) * inverseStd * gain[j] + bias[j];
     }
+
+    /// <summary>y = x / max(‖x‖₂, ε) over rows of <paramref name="width"/>, as <see cref="LayerNormKernels.L2Normalize"/>; y may be x.</summary>
+    public static void L2Normalize(CpuExecution execution, float* x, float* y, int rows, int width, float epsilon)
+    {
+        int rowsPerTask = Math.Max(1, (1 << 16) / width);
+        int tasks = (int)(((long)rows + rowsPerTask - 1) / rowsPerTask);
+        nint xAddress = (nint)x, yAddress = (nint)y;
+        execution.For(tasks, task =>
+        {
+            int end = (int)Math.Min(rows, (task + 1L) * rowsPerTask);
+            for (int row = task * rowsPerTask; row < end; row++)
+            {
+                float* from = (float*)xAddress + (long)row * width, to = (float*)yAddress + (long)row * width;
+                float squares = 0f;
+                for (int j = 0; j < width; j++)
+                    squares += from[j] * from[j];
+                float inverse = 1f / MathF.Max(MathF.Sqrt(squares), epsilon);
+                for (int j = 0; j < width; j++)
+                    to[j] = from[j] * inverse;
+            }
+        });
+    }
 }

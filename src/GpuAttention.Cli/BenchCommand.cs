@@ -13,7 +13,7 @@ namespace GpuAttention.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static Command Create(Option<string?> deviceOption)
+    public static Command Create(DeviceOptions deviceOptions)
     {
         var seconds = new Option<double>("--seconds") { Description = "Time spent measuring each case", DefaultValueFactory = _ => 0.5 };
         var filters = new Option<string[]>("--filter")
@@ -31,7 +31,7 @@ internal static class BenchCommand
         var command = new Command("bench", "Check each kernel against the reference, then time it") { seconds, filters, save, withTensors };
         command.SetAction(result =>
         {
-            using var device = DeviceChoice.Open(result.GetValue(deviceOption));
+            using var device = deviceOptions.Open(result);
             bool small = Catalog.SmallSizesFor(device);
             string[] texts = result.GetValue(filters) ?? [];
             var cases = Catalog.All(device, small)
@@ -54,6 +54,8 @@ internal static class BenchCommand
                     allPassed &= ok;
                     var measured = ok ? Measure(c, device, result.GetValue(seconds), saved, status) : null;
                     saved?.Add(c, error, ok, measured);
+                    // Rewritten after every case, so a run stopped by a time limit keeps what it measured.
+                    saved?.Write();
                     table.AddRow(c.Family, Markup.Escape(c.ToString()), ok ? $"[green]ok[/] ({error:E1})" : $"[red]FAIL[/] ({error:E1})",
                         measured is null ? "-" : $"{measured.Milliseconds:F3}", measured is null ? "-" : c.Rate(measured.Milliseconds * 1e-3),
                         measured is null ? "-" : Bytes(measured.ScratchBytes));

@@ -8,20 +8,17 @@ internal static class CommandLine
     /// <summary>Parses and runs <paramref name="args"/>; problems go to <paramref name="error"/> as one line. Returns the exit code.</summary>
     public static int Run(string[] args, TextWriter error)
     {
-        var deviceOption = new Option<string?>("--device")
-        {
-            Description = "cuda, opencl, cpu (the managed SIMD backend) or cpu-accelerator (ILGPU's simulator; default: GPUATTENTION_DEVICE, else CUDA > OpenCL GPU > cpu)",
-            Recursive = true,
-        };
+        var device = new DeviceOptions();
         var verboseOption = new Option<bool>("--verbose") { Description = "Print the full exception (with its stack trace) when a command fails", Recursive = true };
         var root = new RootCommand("GpuAttention: ILGPU attention kernels and a Transformer built on them")
         {
-            deviceOption,
+            device.Device,
+            device.Threads,
             verboseOption,
-            DevicesCommand.Create(deviceOption),
-            GenerateCommand.Create(deviceOption),
-            EmbedCommand.Create(deviceOption),
-            BenchCommand.Create(deviceOption),
+            DevicesCommand.Create(device),
+            GenerateCommand.Create(device),
+            EmbedCommand.Create(device),
+            BenchCommand.Create(device),
         };
         return Failures.Run(root.Parse(args), verboseOption, error);
     }

@@ -7,7 +7,7 @@ namespace GpuAttention.Cli;
 /// <summary><c>devices</c>: what ILGPU sees and which device would be used.</summary>
 internal static class DevicesCommand
 {
-    public static Command Create(Option<string?> deviceOption)
+    public static Command Create(DeviceOptions deviceOptions)
     {
         var command = new Command("devices", "List the accelerators ILGPU sees and the one that would be used");
         command.SetAction(result =>
@@ -18,7 +18,7 @@ internal static class DevicesCommand
                     d.Kind == DeviceKind.CpuAccelerator ? "host" : $"{d.MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB",
                     d.MaxGroupSize.ToString(), d.WarpSize.ToString());
             AnsiConsole.Write(table);
-            using var chosen = DeviceChoice.Open(result.GetValue(deviceOption));
+            using var chosen = deviceOptions.Open(result);
             AnsiConsole.MarkupLine($"Using [bold]{Markup.Escape(chosen.ToString())}[/]" +
                 (chosen.Profile is { } profile ? $" with launch profile {Markup.Escape(profile.ToString())}" : ""));
             return 0;

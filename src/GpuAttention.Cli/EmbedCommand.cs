@@ -8,7 +8,7 @@ namespace GpuAttention.Cli;
 /// <summary><c>embed --model DIR "text" …</c>: sentence embeddings of the texts, or with <c>--similarity</c> their cosine matrix.</summary>
 internal static class EmbedCommand
 {
-    public static Command Create(Option<string?> deviceOption)
+    public static Command Create(DeviceOptions deviceOptions)
     {
         var model = new Option<DirectoryInfo>("--model")
         {
@@ -32,7 +32,7 @@ internal static class EmbedCommand
             if (!Directory.Exists(directory))
                 throw new UsageException($"--model: no directory '{directory}'.");
             var inputs = result.GetValue(texts)!;
-            using var device = DeviceChoice.Open(result.GetValue(deviceOption));
+            using var device = deviceOptions.Open(result);
             using var embedder = SentenceEmbedder.Load(device, directory);
             var clock = Stopwatch.StartNew();
             var vectors = embedder.Embed(inputs);

@@ -9,7 +9,7 @@ namespace GpuAttention.Cli;
 /// <summary><c>generate --model DIR "input"</c>: encodes the input and decodes greedily or with beams.</summary>
 internal static class GenerateCommand
 {
-    public static Command Create(Option<string?> deviceOption)
+    public static Command Create(DeviceOptions deviceOptions)
     {
         var model = new Option<DirectoryInfo>("--model") { Description = "Directory with config.json, model.safetensors and vocab.json", Required = true };
         var beam = new Option<int>("--beam") { Description = $"Beam width (1 = greedy; at most {MaxBeam})", DefaultValueFactory = _ => 1 };
@@ -52,7 +52,7 @@ internal static class GenerateCommand
             var source = vocabulary.Encode(result.GetValue(input)!);
             int width = result.GetValue(beam), limit = result.GetValue(maxTokens);
 
-            using var device = DeviceChoice.Open(result.GetValue(deviceOption));
+            using var device = deviceOptions.Open(result);
             using var transformer = Transformer.Load(device, directory, result.GetValue(dtype) switch
             {
                 "bf16" => DType.BF16,

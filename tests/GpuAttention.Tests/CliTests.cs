@@ -27,6 +27,8 @@ public sealed class CliTests : IDisposable
         { ["generate", "--model", "/nonexistent/model", "123"], 2, "--model: no directory" },
         { ["generate", "--model", Sample, "--dtype", "fp8", "123"], 2, "--dtype must be f32, bf16 or f16, got 'fp8'" },
         { ["devices", "--device", "bogus"], 2, "--device='bogus' names no device kind" },
+        { ["devices", "--device", "cpu", "--threads", "0"], 2, "--threads must be in 1..1024, got 0" },
+        { ["devices", "--device", "cpu-accelerator", "--threads", "2"], 2, "--threads applies to the managed CPU backend (--device cpu), not to" },
         { ["bench", "--seconds", "x"], 2, "x" },
         { ["bench", "--device", "cpu", "--with-tensors"], 2, "--with-tensors writes into the --save folder" },
         { ["bench", "--device", "cpu", "--filter", "no-such-case"], 2, "No case matches --filter 'no-such-case'" },
@@ -72,6 +74,8 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0, CommandLine.Run(["generate", "--model", Sample, "--device", "cpu", "123"], error));
         Assert.Equal("", error.ToString());
         Assert.Equal(0, CommandLine.Run(["generate", "--model", Sample, "--device", "cpu", "--dtype", "bf16", "123"], error));
+        Assert.Equal("", error.ToString());
+        Assert.Equal(0, CommandLine.Run(["generate", "--model", Sample, "--device", "cpu", "--threads", "1", "123"], error));
         Assert.Equal("", error.ToString());
     }
 

@@ -68,4 +68,49 @@ public sealed class LayerNormTests
         LayerNorm.Apply(tx, tg, tb, ty, 1e-6f, tr);
         Numerics.AssertClose(ReferenceOps.LayerNorm(x, r, gain, bias, width, 1e-6), ty.ToArray());
     }
+
+    /// <summary>
+    /// Normalize.L2 against a double-precision F.normalize: widths 1, 7, 384 and 301 (partial group strides), a zero row
+    /// (stays zeros), a row of tiny values (below ε it is divided by ε, as PyTorch does), in place and into another tensor.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void L2NormalizeMatchesReference(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        foreach (int width in new[] { 1, 7, 384, 301 })
+        {
+            const int rows = 4;
+            var x = RandomData.Uniform(rows * width, 45, 3f);
+            Array.Clear(x, width, width);
+            for (int j = 0; j < width; j++)
+                x[2 * width + j] *= 1e-14f;
+            var want = new double[x.Length];
+            for (int r = 0; r < rows; r++)
+            {
+                double norm = Math.Sqrt(Enumerable.Range(0, width).Sum(j => (double)x[r * width + j] * x[r * width + j]));
+                for (int j = 0; j < width; j++)
+                    want[r * width + j] = x[r * width + j] / Math.Max(norm, 1e-12);
+            }
+            using var tx = device.Upload(x, 2, 2, width);
+            using var ty = device.Allocate(2, 2, width);
+            Normalize.L2(tx, ty);
+            Numerics.AssertClose(want, ty.ToArray(), atol: 1e-6, rtol: 1e-5, what: $"width {width}");
+            Normalize.L2(tx, tx);
+            Numerics.AssertClose(want, tx.ToArray(), atol: 1e-6, rtol: 1e-5, what: $"width {width}, in place");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void L2NormalizeRejectsBadInputNamingTheArgument(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var x = device.Upload([1f, 2f, 3f, 4f, 5f, 6f], 2, 3);
+        using var y = device.Upload([7f, 7f, 7f], 1, 3);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => Normalize.L2(x, y)).ParamName);
+        using var good = device.Allocate(2, 3);
+        Assert.Equal("epsilon", Assert.Throws<ArgumentOutOfRangeException>(() => Normalize.L2(x, good, 0f)).ParamName);
+        Assert.All(y.ToArray(), v => Assert.Equal(7f, v));
+    }
 }

@@ -149,6 +149,9 @@ internal abstract class Backend : IDisposable
     public abstract void LayerNorm(LayerNormProblem p, DeviceTensor x, DeviceTensor? residual, DeviceTensor gain, DeviceTensor bias,
         DeviceTensor y);
 
+    /// <summary>y = x / max(‖x‖₂, ε) over rows of <paramref name="width"/>.</summary>
+    public abstract void L2Normalize(DeviceTensor x, DeviceTensor y, int rows, int width, float epsilon);
+
     /// <summary>y = a + b elementwise.</summary>
     public abstract void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
 

@@ -20,4 +20,11 @@ internal sealed partial class IlgpuBackend
         var config = new KernelConfig(p.Rows, groupSize, SharedMemoryConfig.RequestDynamic<float>(groupSize + (cacheRow ? p.Width : 1)));
         Kernels.LayerNorm(config, Floats(x), FloatsOrEmpty(residual), Floats(gain), Floats(bias), Floats(y), p, cacheRow ? 1 : 0);
     }
+
+    /// <summary><see cref="LayerNormKernels.L2Normalize"/>, one group of <see cref="LaunchProfile.RowGroupSize"/> threads per row.</summary>
+    public override void L2Normalize(DeviceTensor x, DeviceTensor y, int rows, int width, float epsilon)
+    {
+        int groupSize = profile.RowGroupSize;
+        Kernels.L2Normalize(new KernelConfig(rows, groupSize, SharedMemoryConfig.RequestDynamic<float>(groupSize)), Floats(x), Floats(y), width, epsilon);
+    }
 }

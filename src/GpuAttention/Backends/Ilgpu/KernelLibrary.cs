@@ -15,6 +15,7 @@ internal sealed class KernelLibrary
     private readonly Dictionary<(int GroupX, int GroupY, int Depth), Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem>>> matMulTiled;
     private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int>> maskedSoftmax;
     private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int>> layerNorm;
+    private readonly Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float>> l2Normalize;
     private readonly Dictionary<(int Capacity, bool Additive, bool Relu), Lazy<FlashAttentionKernel>> flashAttention;
     private readonly Dictionary<(bool Bf16, int HeadDim, bool SixteenBitOutput), Lazy<TensorCoreAttentionKernel>> tensorCoreAttention;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>> additiveScores;
@@ -39,6 +40,7 @@ internal sealed class KernelLibrary
                 accelerator.LoadStreamKernel(MatMulKernels.TiledFor(tile))));
         maskedSoftmax = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int>(SoftmaxKernels.MaskedSoftmax));
         layerNorm = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int>(LayerNormKernels.LayerNorm));
+        l2Normalize = new(() => accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float>(LayerNormKernels.L2Normalize));
         flashAttention = new()
         {
             [(8, false, false)] = Flash<Columns8, DotProductScore, SoftmaxWeights>(accelerator),
@@ -100,6 +102,7 @@ internal sealed class KernelLibrary
         };
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int> MaskedSoftmax => maskedSoftmax.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int> LayerNorm => layerNorm.Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float> L2Normalize => l2Normalize.Value;
     /// <summary>
     /// The fused attention kernel whose register accumulator holds <paramref name="capacity"/> columns (8, 16 or 32), for
     /// dot-product or additive scores and the softmax or ReLU normaliser.

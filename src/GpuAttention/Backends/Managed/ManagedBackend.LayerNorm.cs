@@ -10,4 +10,8 @@ internal sealed unsafe partial class ManagedBackend
     public override void LayerNorm(LayerNormProblem p, DeviceTensor x, DeviceTensor? residual, DeviceTensor gain, DeviceTensor bias,
         DeviceTensor y) =>
         CpuLayerNorm.LayerNorm(Execution, Floats(x), FloatsOrNull(residual), Floats(gain), Floats(bias), Floats(y), p);
+
+    /// <summary><see cref="CpuLayerNorm.L2Normalize"/>.</summary>
+    public override void L2Normalize(DeviceTensor x, DeviceTensor y, int rows, int width, float epsilon) =>
+        CpuLayerNorm.L2Normalize(Execution, Floats(x), Floats(y), rows, width, epsilon);
 }

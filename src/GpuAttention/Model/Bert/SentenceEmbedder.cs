@@ -16,8 +16,8 @@ public enum SentencePooling
 }
 
 /// <summary>
-/// Sentence embeddings from a BERT-family encoder: texts in, L2-normalised vectors out (pooled on the device; only the
-/// [batch, d] means come back to be normalised). Tokenization is Hugging Face's BERT
+/// Sentence embeddings from a BERT-family encoder: texts in, L2-normalised vectors out (pooled and normalised on the
+/// device; only the [batch, d] vectors come back). Tokenization is Hugging Face's BERT
 /// WordPiece (Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/> over the folder's <c>vocab.txt</c>: lower-casing, accent
 /// stripping, punctuation and CJK splitting, then greedy longest-match word pieces), with [CLS] … [SEP] around each text
 /// and truncation to the model's maximum sequence length. Texts are run in batches, packed without padding.
@@ -137,20 +137,12 @@ public sealed class SentenceEmbedder : IDisposable
             using var poolingWeights = device.Upload(weights, batch, 1, length);
             using var means = device.Allocate(batch, 1, width);
             MatMul.Multiply(poolingWeights, padded, means);
+            Normalize.L2(means, means);
             pooled = means.ToArray();
         }
         var result = new float[tokens.Count][];
         for (int b = 0; b < tokens.Count; b++)
-        {
-            var vector = pooled.AsSpan(b * width, width);
-            double norm = 0;
-            foreach (float x in vector)
-                norm += (double)x * x;
-            norm = Math.Sqrt(norm);
-            result[b] = new float[width];
-            for (int c = 0; c < width; c++)
-                result[b][c] = norm == 0 ? 0f : (float)(vector[c] / norm);
-        }
+            result[b] = pooled.AsSpan(b * width, width).ToArray();
         return result;
     }
 
