@@ -27,9 +27,9 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
         const int checkHeads = 2;
         int l = Math.Min(length, 128), count = checkHeads * l * headDim;
         var (q, k, v) = (RandomData.Uniform(count, 4), RandomData.Uniform(count, 5), RandomData.Uniform(count, 6));
-        using var tq = Operand(device, q, 1, checkHeads, l, headDim);
-        using var tk = Operand(device, k, 1, checkHeads, l, headDim);
-        using var tv = Operand(device, v, 1, checkHeads, l, headDim);
+        using var tq = Operand(device, dtype, q, 1, checkHeads, l, headDim);
+        using var tk = Operand(device, dtype, k, 1, checkHeads, l, headDim);
+        using var tv = Operand(device, dtype, v, 1, checkHeads, l, headDim);
         using var to = device.Allocate(1, checkHeads, l, headDim);
         Run(tq, tk, tv, to);
         // The reference takes the values the kernel saw: 16-bit operands download as their exact floats.
@@ -44,9 +44,9 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
     {
         int[] shape = [batch, heads, length, headDim];
         int count = batch * heads * length * headDim;
-        var q = Operand(device, RandomData.Uniform(count, 1), shape);
-        var k = Operand(device, RandomData.Uniform(count, 2), shape);
-        var v = Operand(device, RandomData.Uniform(count, 3), shape);
+        var q = Operand(device, dtype, RandomData.Uniform(count, 1), shape);
+        var k = Operand(device, dtype, RandomData.Uniform(count, 2), shape);
+        var v = Operand(device, dtype, RandomData.Uniform(count, 3), shape);
         var o = device.Allocate(shape);
         return new PreparedCase(device, () => Run(q, k, v, o),
             () => new Dictionary<string, HostTensor>
@@ -63,19 +63,6 @@ public sealed class AttentionCase(int batch, int heads, int length, int headDim,
         dtype = dtype.ToString().ToLowerInvariant(),
     };
 
-    /// <summary>The values as a tensor of the case's dtype (rounded to nearest-even on the device when 16-bit).</summary>
-    private DeviceTensor Operand(ComputeDevice device, float[] values, params int[] shape)
-    {
-        var wide = device.Upload(values, shape);
-        if (dtype == DType.F32)
-            return wide;
-        using (wide)
-        {
-            var narrow = device.Allocate(dtype, shape);
-            Elementwise.Convert(wide, narrow);
-            return narrow;
-        }
-    }
 
     private void Run(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor o)
     {

@@ -1,4 +1,5 @@
 using GpuAttention.Weights;
+using GpuAttention.Ops;
 using GpuAttention.Runtime;
 
 namespace GpuAttention.Cases;
@@ -112,6 +113,20 @@ public abstract class BenchCase(string family, string variant, string shape, dou
 
     /// <summary>Variant and shape: how BenchmarkDotNet and the CLI name the case.</summary>
     public override string ToString() => $"{Variant} {Shape}";
+
+    /// <summary>The values as a tensor of <paramref name="dtype"/> (rounded to nearest-even on the device when 16-bit).</summary>
+    protected static DeviceTensor Operand(ComputeDevice device, DType dtype, float[] values, params int[] shape)
+    {
+        var wide = device.Upload(values, shape);
+        if (dtype == DType.F32)
+            return wide;
+        using (wide)
+        {
+            var narrow = device.Allocate(dtype, shape);
+            Elementwise.Convert(wide, narrow);
+            return narrow;
+        }
+    }
 
     /// <summary>max |got − want| / max(1, |want|); +∞ when a value is NaN where the reference's is not, or the lengths differ.</summary>
     protected static double RelativeError(ReadOnlySpan<float> got, ReadOnlySpan<double> want)

@@ -17,9 +17,9 @@ public sealed class MatMulCase(int m, int n, int k, bool linear, MatMulAlgorithm
     public override double Check(ComputeDevice device)
     {
         const int rows = 67, columns = 45, depth = 71;
-        using var ta = Operand(device, RandomData.Uniform(rows * depth, 4), rows, depth);
-        using var tb = linear ? Operand(device, RandomData.Uniform(columns * depth, 5), columns, depth)
-            : Operand(device, RandomData.Uniform(columns * depth, 5), depth, columns);
+        using var ta = Operand(device, dtype, RandomData.Uniform(rows * depth, 4), rows, depth);
+        using var tb = linear ? Operand(device, dtype, RandomData.Uniform(columns * depth, 5), columns, depth)
+            : Operand(device, dtype, RandomData.Uniform(columns * depth, 5), depth, columns);
         var bias = RandomData.Uniform(columns, 6);
         using var tbias = device.Upload(bias, columns);
         using var tc = device.Allocate(rows, columns);
@@ -31,8 +31,8 @@ public sealed class MatMulCase(int m, int n, int k, bool linear, MatMulAlgorithm
 
     public override PreparedCase Prepare(ComputeDevice device)
     {
-        var a = Operand(device, RandomData.Uniform(m * k, 1), m, k);
-        var b = linear ? Operand(device, RandomData.Uniform(n * k, 2), n, k) : Operand(device, RandomData.Uniform(k * n, 2), k, n);
+        var a = Operand(device, dtype, RandomData.Uniform(m * k, 1), m, k);
+        var b = linear ? Operand(device, dtype, RandomData.Uniform(n * k, 2), n, k) : Operand(device, dtype, RandomData.Uniform(k * n, 2), k, n);
         var bias = linear ? device.Upload(RandomData.Uniform(n, 3), n) : null;
         var c = device.Allocate(m, n);
         return new PreparedCase(device, () => MatMul.Multiply(a, b, c, transposeB: linear, bias: bias, algorithm: algorithm),
@@ -58,17 +58,4 @@ public sealed class MatMulCase(int m, int n, int k, bool linear, MatMulAlgorithm
         return linear && name != "linear" ? name + " linear" : name;
     }
 
-    /// <summary>The values as a tensor of the case's dtype (rounded to nearest-even on the device when 16-bit).</summary>
-    private DeviceTensor Operand(ComputeDevice device, float[] values, params int[] shape)
-    {
-        var wide = device.Upload(values, shape);
-        if (dtype == DType.F32)
-            return wide;
-        using (wide)
-        {
-            var narrow = device.Allocate(dtype, shape);
-            Elementwise.Convert(wide, narrow);
-            return narrow;
-        }
-    }
 }
