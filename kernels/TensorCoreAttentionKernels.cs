@@ -193,19 +193,24 @@ public struct KeyTileScores
 
     /// <summary>
     /// Each score s of query i, key j becomes (mask applied to scale·s)·log₂e, −∞ for a hidden key or one past Lq or Lk:
-    /// the mask at the fragment's own coordinates. <paramref name="row"/> is the lane's row g, <paramref name="key"/> its key
-    /// 2t of the tile.
+    /// the mask at the fragment's own coordinates. The window and the valid length leave each row an interval of visible
+    /// keys, [<see cref="MaskRules.FirstKey"/>, <see cref="MaskRules.KeyEnd"/>), worked out once per row, so an element costs
+    /// two comparisons (and its additive value when there is an additive mask). <paramref name="row"/> is the lane's row g,
+    /// <paramref name="key"/> its key 2t of the tile.
     /// </summary>
     public void Mask(MaskViews mask, AttentionProblem p, int batch, int head, int row, int key, float scale)
     {
-        MaskOne(ref s0, mask, p, batch, head, row, key, scale);
-        MaskOne(ref s1, mask, p, batch, head, row, key + 8, scale);
-        MaskOne(ref s2, mask, p, batch, head, row, key + 16, scale);
-        MaskOne(ref s3, mask, p, batch, head, row, key + 24, scale);
-        MaskOne(ref s4, mask, p, batch, head, row, key + 32, scale);
-        MaskOne(ref s5, mask, p, batch, head, row, key + 40, scale);
-        MaskOne(ref s6, mask, p, batch, head, row, key + 48, scale);
-        MaskOne(ref s7, mask, p, batch, head, row, key + 56, scale);
+        int validLength = mask.ValidLength(batch, p.Lk);
+        var low = VisibleKeys.Of(mask, p, batch, head, row, validLength);
+        var high = VisibleKeys.Of(mask, p, batch, head, row + 8, validLength);
+        MaskOne(ref s0, mask, low, high, key, scale);
+        MaskOne(ref s1, mask, low, high, key + 8, scale);
+        MaskOne(ref s2, mask, low, high, key + 16, scale);
+        MaskOne(ref s3, mask, low, high, key + 24, scale);
+        MaskOne(ref s4, mask, low, high, key + 32, scale);
+        MaskOne(ref s5, mask, low, high, key + 40, scale);
+        MaskOne(ref s6, mask, low, high, key + 48, scale);
+        MaskOne(ref s7, mask, low, high, key + 56, scale);
     }
 
     /// <summary>The lane's largest score in row g and in row g + 8.</summary>
@@ -264,16 +269,13 @@ public struct KeyTileScores
         c.C3 *= factor;
     }
 
-    private static void MaskOne(ref MmaAccumulator c, MaskViews mask, AttentionProblem p, int batch, int head, int row, int key, float scale)
+    private static void MaskOne(ref MmaAccumulator c, MaskViews mask, VisibleKeys low, VisibleKeys high, int key, float scale)
     {
-        c.C0 = Masked(c.C0 * scale, mask, p, batch, head, row, key);
-        c.C1 = Masked(c.C1 * scale, mask, p, batch, head, row, key + 1);
-        c.C2 = Masked(c.C2 * scale, mask, p, batch, head, row + 8, key);
-        c.C3 = Masked(c.C3 * scale, mask, p, batch, head, row + 8, key + 1);
+        c.C0 = low.Masked(c.C0 * scale, key, mask);
+        c.C1 = low.Masked(c.C1 * scale, key + 1, mask);
+        c.C2 = high.Masked(c.C2 * scale, key, mask);
+        c.C3 = high.Masked(c.C3 * scale, key + 1, mask);
     }
-
-    private static float Masked(float scaled, MaskViews mask, AttentionProblem p, int batch, int head, int i, int j) =>
-        i < p.Lq && j < p.Lk ? mask.Apply(scaled, batch, head, i, j, p.Lq, p.Lk) * TensorCoreAttentionKernels.Log2E : float.NegativeInfinity;
 
     private static float Max01(MmaAccumulator c) => XMath.Max(c.C0, c.C1);
 
@@ -287,6 +289,37 @@ public struct KeyTileScores
         c.C3 = FastMath.Exp2(c.C3 - high);
         lowSum += c.C0 + c.C1;
         highSum += c.C2 + c.C3;
+    }
+}
+
+/// <summary>One query row's visible keys, [First, End), and where its additive mask row starts (when there is one).</summary>
+public struct VisibleKeys
+{
+    /// <summary>First visible key.</summary>
+    public int First;
+    /// <summary>One past the last visible key (≤ Lk; ≤ First when none, or for a row past Lq).</summary>
+    public int End;
+    /// <summary>Element offset of the row in the additive mask.</summary>
+    public long AdditiveRow;
+
+    /// <summary>Row <paramref name="i"/>'s interval by the mask's rules (empty past Lq).</summary>
+    public static VisibleKeys Of(MaskViews mask, AttentionProblem p, int batch, int head, int i, int validLength) => i < p.Lq
+        ? new VisibleKeys
+        {
+            First = mask.Rules.FirstKey(i, p.Lq, p.Lk),
+            End = mask.Rules.KeyEnd(i, p.Lq, p.Lk, validLength),
+            AdditiveRow = mask.Rules.HasAdditive != 0 ? mask.Rules.AdditiveRow(batch, head, i, p.Lk) : 0,
+        }
+        : default;
+
+    /// <summary>(scaled + the additive mask)·log₂e for a visible key <paramref name="j"/>, else −∞.</summary>
+    public readonly float Masked(float scaled, int j, MaskViews mask)
+    {
+        if (j < First || j >= End)
+            return float.NegativeInfinity;
+        if (mask.Rules.HasAdditive != 0)
+            scaled += mask.Additive[AdditiveRow + j];
+        return scaled * TensorCoreAttentionKernels.Log2E;
     }
 }
 

@@ -19,7 +19,7 @@ public static class Attention
     /// of heads (fewer is grouped-query attention: query head h reads key/value head h / (heads / keyHeads)),
     /// <paramref name="output"/> [batch, heads, Lq, d]. Q, K and V are F32, BF16 or F16, all three alike; the output is F32
     /// or their dtype. 16-bit operands accumulate in fp32: on CUDA with head dimension 64 or 128 and the softmax, the
-    /// tensor-core kernel; otherwise they are widened exactly to F32 for the fp32 kernel (README, "Half precision").
+    /// tensor-core kernel; otherwise they are widened exactly to F32 for the fp32 kernel (README, "Half precision attention").
     /// <paramref name="scale"/> defaults to 1/√d.
     /// <paramref name="logSumExp"/> (F32 [batch, heads, Lq]), when given, receives log Σⱼ exp(score) per query row
     /// (−∞ for a fully masked row, whose output is zeros). <paramref name="keyLength"/>, when given, attends to
