@@ -44,17 +44,32 @@ public static class ElementwiseKernels
     }
 
     /// <summary>
-    /// Splits heads: x [batch, length, heads·d] → y [batch, heads, capacity, d] at rows
-    /// <paramref name="firstRow"/> … firstRow + length − 1 (appending to a key/value cache when firstRow &gt; 0).
+    /// Splits heads: features <paramref name="firstFeature"/> … firstFeature + heads·d − 1 of x [batch, length, width]
+    /// → y [batch, heads, capacity, d] at rows <paramref name="firstRow"/> … firstRow + length − 1 (appending to a
+    /// key/value cache when firstRow &gt; 0; one part of a fused Q|K|V product when width &gt; heads·d).
     /// Launch over Index3D(heads·d, length, batch).
     /// </summary>
     public static void SplitHeads(Index3D index, ArrayView<float> x, ArrayView<float> y, int length, int heads,
-        int headDim, int capacity, int firstRow)
+        int headDim, int capacity, int firstRow, int width, int firstFeature)
     {
         int column = index.X, row = index.Y, batch = index.Z;
         int head = column / headDim, c = column % headDim;
         y[(((long)batch * heads + head) * capacity + firstRow + row) * headDim + c] =
-            x[((long)batch * length + row) * heads * headDim + column];
+            x[((long)batch * length + row) * width + firstFeature + column];
+    }
+
+    /// <summary>
+    /// Gathers and splits heads in one pass: y[b, h, t, :] = features firstFeature + h·d … of row rows[b·length + t] of x
+    /// (rows of <paramref name="width"/>): the packed tokens of a fused Q|K|V product into attention's padded layout.
+    /// Launch over Index3D(heads·d, length, batch).
+    /// </summary>
+    public static void GatherSplitHeads(Index3D index, ArrayView<float> x, ArrayView<int> rows, ArrayView<float> y, int length,
+        int heads, int headDim, int width, int firstFeature)
+    {
+        int column = index.X, row = index.Y, batch = index.Z;
+        int head = column / headDim, c = column % headDim;
+        y[(((long)batch * heads + head) * length + row) * headDim + c] =
+            x[(long)rows[batch * length + row] * width + firstFeature + column];
     }
 
     /// <summary>
@@ -68,6 +83,19 @@ public static class ElementwiseKernels
         int head = column / headDim, c = column % headDim;
         y[((long)batch * length + row) * heads * headDim + column] =
             x[(((long)batch * heads + head) * length + row) * headDim + c];
+    }
+
+    /// <summary>
+    /// Merges heads and gathers rows in one pass: row i of y [.., heads·d] = the heads of x [batch, heads, length, d] at
+    /// row rows[i] (b·length + t) — attention's padded layout back to packed tokens. Launch over Index2D(heads·d, rows).
+    /// </summary>
+    public static void MergeHeadsGather(Index2D index, ArrayView<float> x, ArrayView<int> rows, ArrayView<float> y, int length,
+        int heads, int headDim)
+    {
+        int column = index.X, i = index.Y;
+        int head = column / headDim, c = column % headDim;
+        int source = rows[i], batch = source / length, row = source % length;
+        y[(long)i * heads * headDim + column] = x[(((long)batch * heads + head) * length + row) * headDim + c];
     }
 
     /// <summary>

@@ -76,6 +76,43 @@ public static class LayerNormKernels
             y[offset + j] = x[offset + j] * inverse;
     }
 
+    /// <summary>
+    /// BERT's embeddings in one pass: y[r] = LayerNorm(words[w] + types[t] + positions[p])·gain + bias with w, p, t =
+    /// ids[r], ids[rows + r], ids[2·rows + r] (Hugging Face's order of the sums). One group per row, any group size; the
+    /// summed row is kept in shared memory, so each table row is read once. Dynamic shared memory: the group size plus
+    /// the width in floats. Sums and the variance as <see cref="LayerNorm"/> takes them (about z[0], then about the mean).
+    /// </summary>
+    public static void EmbeddingLayerNorm(ArrayView<int> ids, ArrayView<float> words, ArrayView<float> positions,
+        ArrayView<float> types, ArrayView<float> gain, ArrayView<float> bias, ArrayView<float> y, int rows, int width, float epsilon)
+    {
+        int row = Grid.IdxX;
+        long word = (long)ids[row] * width, position = (long)ids[rows + row] * width, type = (long)ids[2 * rows + row] * width;
+        long offset = (long)row * width;
+        var shared = SharedMemory.GetDynamic<float>();
+        var scratch = shared.SubView(0, Group.DimX);
+        var z = shared.SubView(Group.DimX, width);
+
+        float shift = words[word] + types[type] + positions[position];
+        float localSum = 0f;
+        for (int j = Group.IdxX; j < width; j += Group.DimX)
+        {
+            float v = words[word + j] + types[type + j] + positions[position + j] - shift;
+            z[j] = v;
+            localSum += v;
+        }
+        float mean = GroupReduce.Sum(localSum, scratch) / width;
+
+        float localSquares = 0f;
+        for (int j = Group.IdxX; j < width; j += Group.DimX)
+        {
+            float d = z[j] - mean;
+            localSquares += d * d;
+        }
+        float inverseStd = XMath.Rsqrt(GroupReduce.Sum(localSquares, scratch) / width + epsilon);
+        for (int j = Group.IdxX; j < width; j += Group.DimX)
+            y[offset + j] = (z[j] - mean) * inverseStd * gain[j] + bias[j];
+    }
+
     /// <summary>z[j] − shift, from the shared cache when the row is cached.</summary>
     private static float Load(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> cache, long offset,
         int j, int hasResidual, int cacheRow, float shift)

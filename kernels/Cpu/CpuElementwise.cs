@@ -66,17 +66,48 @@ public static unsafe class CpuElementwise
         }
     }
 
-    /// <summary>x [batch, length, heads·d] → y [batch, heads, capacity, d] at rows firstRow ….</summary>
+    /// <summary>Features firstFeature … of x [batch, length, width] → y [batch, heads, capacity, d] at rows firstRow ….</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void SplitHeads(float* x, float* y, int batch, int length, int heads, int headDim, int capacity, int firstRow)
+    public static void SplitHeads(float* x, float* y, int batch, int length, int heads, int headDim, int capacity, int firstRow,
+        int width, int firstFeature)
     {
         for (int b = 0; b < batch; b++)
         for (int l = 0; l < length; l++)
-        for (int h = 0; h < heads; h++)
+            SplitRow(x + ((long)b * length + l) * width + firstFeature, y + ((long)b * heads * capacity + firstRow + l) * headDim,
+                heads, headDim, (long)capacity * headDim);
+    }
+
+    /// <summary>y [batch, heads, length, d] ← features firstFeature … of row rows[b·length + t] of x (rows of <paramref name="width"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GatherSplitHeads(float* x, ReadOnlySpan<int> rows, float* y, int batch, int length, int heads, int headDim,
+        int width, int firstFeature)
+    {
+        for (int b = 0; b < batch; b++)
+        for (int l = 0; l < length; l++)
+            SplitRow(x + (long)rows[b * length + l] * width + firstFeature, y + ((long)b * heads * length + l) * headDim,
+                heads, headDim, (long)length * headDim);
+    }
+
+    /// <summary>Row i of y [.., heads·d] ← the heads of x [batch, heads, length, d] at row rows[i] = b·length + t.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MergeHeadsGather(float* x, ReadOnlySpan<int> rows, float* y, int length, int heads, int headDim)
+    {
+        for (int i = 0; i < rows.Length; i++)
         {
-            var source = new ReadOnlySpan<float>(x + ((long)b * length + l) * heads * headDim + (long)h * headDim, headDim);
-            source.CopyTo(new Span<float>(y + (((long)b * heads + h) * capacity + firstRow + l) * headDim, headDim));
+            int b = rows[i] / length, l = rows[i] % length;
+            for (int h = 0; h < heads; h++)
+            {
+                var source = new ReadOnlySpan<float>(x + (((long)b * heads + h) * length + l) * headDim, headDim);
+                source.CopyTo(new Span<float>(y + ((long)i * heads + h) * headDim, headDim));
+            }
         }
+    }
+
+    /// <summary>One row's heads·d features → d floats per head, heads <paramref name="headStride"/> floats apart.</summary>
+    private static void SplitRow(float* row, float* target, int heads, int headDim, long headStride)
+    {
+        for (int h = 0; h < heads; h++)
+            new ReadOnlySpan<float>(row + (long)h * headDim, headDim).CopyTo(new Span<float>(target + h * headStride, headDim));
     }
 
     /// <summary>x [batch, heads, length, d] → y [batch, length, heads·d].</summary>

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using GpuAttention.Problems;
@@ -29,6 +30,34 @@ public static unsafe class CpuLayerNorm
                     (float*)gainAddress, (float*)biasAddress, (float*)yAddress + offset, z.Pointer, width, p.Epsilon);
             }
         });
+    }
+
+    /// <summary>
+    /// BERT's embeddings, as <see cref="LayerNormKernels.EmbeddingLayerNorm"/>: row r of y = LayerNorm(words[ids[r]] +
+    /// types[ids[2·rows + r]] + positions[ids[rows + r]])·gain + bias (ids validated by the caller).
+    /// </summary>
+    public static void EmbeddingLayerNorm(CpuExecution execution, int[] ids, float* words, float* positions, float* types,
+        float* gain, float* bias, float* y, int width, float epsilon)
+    {
+        int rows = ids.Length / 3;
+        int rowsPerTask = Math.Max(1, (1 << 16) / width);
+        int tasks = (rows + rowsPerTask - 1) / rowsPerTask;
+        nint wordsAddress = (nint)words, positionsAddress = (nint)positions, typesAddress = (nint)types;
+        nint gainAddress = (nint)gain, biasAddress = (nint)bias, yAddress = (nint)y;
+        execution.For(tasks, task =>
+        {
+            using var z = execution.Rent(ScratchSlot.Tile, width);
+            int end = Math.Min(rows, (task + 1) * rowsPerTask);
+            for (int row = task * rowsPerTask; row < end; row++)
+            {
+                // word + type into y's row, then the norm with the position row as its residual (Row allows y = x).
+                float* target = (float*)yAddress + (long)row * width;
+                TensorPrimitives.Add(new ReadOnlySpan<float>((float*)wordsAddress + (long)ids[row] * width, width),
+                    new ReadOnlySpan<float>((float*)typesAddress + (long)ids[2 * rows + row] * width, width), new Span<float>(target, width));
+                Row(target, (float*)positionsAddress + (long)ids[rows + row] * width, (float*)gainAddress, (float*)biasAddress, target,
+                    z.Pointer, width, epsilon);
+            }
+        }, execution.Worthwhile((long)rows * width * 8));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -201,6 +201,27 @@ public static class ReferenceOps
         return (output, lse);
     }
 
+    /// <summary>
+    /// BERT's embeddings: row r = LayerNorm(words[wordIds[r]] + positions[positionIds[r]] + types[typeIds[r]])·gain + bias,
+    /// the sum and the norm in double precision.
+    /// </summary>
+    public static double[] EmbeddingLayerNorm(float[] words, float[] positions, float[] types, int[] wordIds, int[] positionIds, int[] typeIds,
+        float[] gain, float[] bias, int width, double epsilon)
+    {
+        var y = new double[wordIds.Length * width];
+        for (int r = 0; r < wordIds.Length; r++)
+        {
+            var z = new double[width];
+            for (int j = 0; j < width; j++)
+                z[j] = (double)words[wordIds[r] * width + j] + positions[positionIds[r] * width + j] + types[typeIds[r] * width + j];
+            double mean = z.Average();
+            double variance = z.Select(v => (v - mean) * (v - mean)).Average();
+            for (int j = 0; j < width; j++)
+                y[r * width + j] = (z[j] - mean) / Math.Sqrt(variance + epsilon) * gain[j] + bias[j];
+        }
+        return y;
+    }
+
     /// <summary>LayerNorm(x + residual)·gain + bias over rows of width w, with the biased variance.</summary>
     public static double[] LayerNorm(float[] x, float[]? residual, float[] gain, float[] bias, int width, double epsilon)
     {

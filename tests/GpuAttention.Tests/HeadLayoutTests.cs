@@ -37,6 +37,63 @@ public sealed class HeadLayoutTests
         Numerics.AssertClose([.. second, .. second], gathered.ToArray(), 0, 0);
     }
 
+    /// <summary>
+    /// The parts of a fused Q|K|V product: Split with a first feature (into a cache at a row, and whole), the gathered
+    /// Split of packed rows into the padded layout, and the Merge that gathers them back — each element checked against
+    /// the index arithmetic written out here.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void FusedProjectionPartsSplitAndMergeByFeatureAndRow(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int heads = 2, headDim = 3, d = heads * headDim, width = 3 * d;
+        var packing = new Model.PackedSequences([2, 5, 1]);
+        int total = packing.Total, padded = packing.PaddedLength, batch = packing.Batch;
+        var x = RandomData.Uniform(total * width, 75);
+        using var stacked = device.Upload(x, 1, total, width);
+        for (int part = 0; part < 3; part++)
+        {
+            using var split = device.Allocate(batch, heads, padded, headDim);
+            HeadLayout.GatherSplit(stacked, packing.PaddedSources, split, firstFeature: part * d);
+            var got = split.ToArray();
+            int[] lengths = [2, 5, 1], offsets = [0, 2, 7];
+            for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+            for (int t = 0; t < padded; t++)
+            for (int c = 0; c < headDim; c++)
+            {
+                int source = offsets[b] + (t < lengths[b] ? t : 0);
+                Assert.Equal(x[source * width + part * d + h * headDim + c], got[((b * heads + h) * padded + t) * headDim + c]);
+            }
+
+            using var merged = device.Allocate(1, total, d);
+            HeadLayout.MergeGather(split, packing.PackedSources, merged);
+            var back = merged.ToArray();
+            for (int r = 0; r < total; r++)
+            for (int f = 0; f < d; f++)
+                Assert.Equal(x[r * width + part * d + f], back[r * d + f]);
+        }
+
+        // One batch entry of 8 rows: the value part into a cache of 11 rows at row 2.
+        using var rows = device.Upload(x, 1, total, width);
+        using var cache = device.Upload(new float[heads * 11 * headDim], 1, heads, 11, headDim);
+        HeadLayout.Split(rows, cache, firstRow: 2, firstFeature: 2 * d);
+        var cached = cache.ToArray();
+        for (int h = 0; h < heads; h++)
+        for (int t = 0; t < 11; t++)
+        for (int c = 0; c < headDim; c++)
+            Assert.Equal(t >= 2 && t < 2 + total ? x[(t - 2) * width + 2 * d + h * headDim + c] : 0f, cached[(h * 11 + t) * headDim + c]);
+
+        using var wrong = device.Allocate(batch, heads, padded, headDim);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => HeadLayout.GatherSplit(stacked, packing.PaddedSources, wrong, firstFeature: 2 * d + 1)).ParamName);
+        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => HeadLayout.GatherSplit(stacked, packing.PaddedSources[1..], wrong)).ParamName);
+        Assert.Equal("rows", Assert.Throws<ArgumentOutOfRangeException>(() => HeadLayout.GatherSplit(stacked, [.. packing.PaddedSources[..^1], total], wrong)).ParamName);
+        using var packedOut = device.Allocate(1, total, d);
+        Assert.Equal("rows", Assert.Throws<ArgumentOutOfRangeException>(() => HeadLayout.MergeGather(wrong, [.. packing.PackedSources[..^1], batch * padded], packedOut)).ParamName);
+        Assert.Equal("firstFeature", Assert.Throws<ArgumentOutOfRangeException>(() => HeadLayout.Split(rows, cache, 0, -1)).ParamName);
+    }
+
     /// <summary>Packing a padded batch's real rows and unpacking them (PackedSequences' maps) move exactly the rows they name.</summary>
     [Theory]
     [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]

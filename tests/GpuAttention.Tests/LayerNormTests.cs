@@ -1,6 +1,7 @@
 using GpuAttention.Backends.Ilgpu;
 using GpuAttention.Ops;
 using GpuAttention.Reference;
+using GpuAttention.Runtime;
 
 namespace GpuAttention.Tests;
 
@@ -112,5 +113,69 @@ public sealed class LayerNormTests
         using var good = device.Allocate(2, 3);
         Assert.Equal("epsilon", Assert.Throws<ArgumentOutOfRangeException>(() => Normalize.L2(x, good, 0f)).ParamName);
         Assert.All(y.ToArray(), v => Assert.Equal(7f, v));
+    }
+
+    /// <summary>
+    /// LayerNorm.EmbeddingSum against a double-precision sum and norm of the three table rows: widths 1, 7, 301 and 384
+    /// (partial group strides), repeated ids, the last row of every table, a large common offset, ε = 1e-12 (BERT's).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(EmbeddingCases))]
+    public void EmbeddingSumMatchesReference(string deviceName, int width)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int vocab = 11, positionCount = 9, typeCount = 2;
+        var words = RandomData.Uniform(vocab * width, 48).Select(v => 100f + v).ToArray();
+        var positions = RandomData.Uniform(positionCount * width, 49);
+        var types = RandomData.Uniform(typeCount * width, 50);
+        var gain = RandomData.Uniform(width, 51);
+        var bias = RandomData.Uniform(width, 52);
+        int[] wordIds = [3, 10, 3, 0, 7], positionIds = [0, 1, 2, 8, 0], typeIds = [0, 1, 1, 0, 1];
+        using var tw = device.Upload(words, vocab, width);
+        using var tp = device.Upload(positions, positionCount, width);
+        using var tt = device.Upload(types, typeCount, width);
+        using var tg = device.Upload(gain, width);
+        using var tb = device.Upload(bias, width);
+        using var ty = device.Allocate(1, wordIds.Length, width);
+        LayerNorm.EmbeddingSum(wordIds, tw, positionIds, tp, typeIds, tt, tg, tb, ty);
+        Numerics.AssertClose(ReferenceOps.EmbeddingLayerNorm(words, positions, types, wordIds, positionIds, typeIds, gain, bias, width, 1e-12),
+            ty.ToArray());
+    }
+
+    public static TheoryData<string, int> EmbeddingCases()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (string device in TestDevices.Names.Append(TestDevices.GpuProfileOnCpu))
+        foreach (int width in new[] { 1, 7, 301, 384 })
+            data.Add(device, width);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void EmbeddingSumRejectsBadInputNamingTheArgumentAndLeavesTheOutput(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int width = 4;
+        using var words = device.Upload(RandomData.Uniform(5 * width, 53), 5, width);
+        using var positions = device.Upload(RandomData.Uniform(3 * width, 54), 3, width);
+        using var types = device.Upload(RandomData.Uniform(2 * width, 55), 2, width);
+        using var narrow = device.Upload(RandomData.Uniform(2 * (width + 1), 56), 2, width + 1);
+        using var gain = device.Upload(RandomData.Uniform(width, 57), width);
+        using var bias = device.Upload(RandomData.Uniform(width, 58), width);
+        var before = Enumerable.Repeat(7f, 2 * width).ToArray();
+        using var y = device.Upload(before, 2, width);
+        void Call(int[] wordIds, int[] positionIds, int[] typeIds, DeviceTensor? typeTable = null, DeviceTensor? output = null) =>
+            LayerNorm.EmbeddingSum(wordIds, words, positionIds, positions, typeIds, typeTable ?? types, gain, bias, output ?? y);
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Call([0, 5], [0, 1], [0, 0]));
+        Assert.Equal("wordIds", error.ParamName);
+        Assert.Equal("positionIds", Assert.Throws<ArgumentOutOfRangeException>(() => Call([0, 1], [0, 3], [0, 0])).ParamName);
+        Assert.Equal("typeIds", Assert.Throws<ArgumentOutOfRangeException>(() => Call([0, 1], [0, 1], [-1, 0])).ParamName);
+        Assert.Equal("typeIds", Assert.Throws<ArgumentException>(() => Call([0, 1], [0, 1], [0])).ParamName);
+        Assert.Equal("types", Assert.Throws<ArgumentException>(() => Call([0, 1], [0, 1], [0, 0], narrow)).ParamName);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => Call([0, 1, 2], [0, 1, 2], [0, 0, 0])).ParamName);
+        Assert.Equal("wordIds", Assert.Throws<ArgumentException>(() => Call([], [], [])).ParamName);
+        Assert.Equal(before, y.ToArray());
     }
 }

@@ -43,6 +43,9 @@ public sealed class PtxGateTests(ITestOutputHelper output)
             new("LayerNormKernels.L2Normalize", M(typeof(LayerNormKernels), nameof(LayerNormKernels.L2Normalize)), true,
                 gpu.RowGroupSize, gpu.RowGroupSize * sizeof(float), 32, true,
                 "memory-bound, a row per group and one reduction: ≤ 32 registers so that registers never limit occupancy"),
+            new("LayerNormKernels.EmbeddingLayerNorm", M(typeof(LayerNormKernels), nameof(LayerNormKernels.EmbeddingLayerNorm)), true,
+                gpu.RowGroupSize, gpu.SharedMemoryBytes, 40, true,
+                "memory-bound, a row per group (three table rows summed into shared memory, then LayerNorm's reductions): the budget of LayerNorm"),
             new("LayerNormKernels.LayerNorm", M(typeof(LayerNormKernels), nameof(LayerNormKernels.LayerNorm)), true,
                 gpu.RowGroupSize, gpu.SharedMemoryBytes, 40, true,
                 "memory-bound, a row per group: ≤ 40 registers leaves room for 12 groups of 128 threads per SM, more than its shared memory allows with wide rows (4)"),
@@ -110,6 +113,7 @@ public sealed class PtxGateTests(ITestOutputHelper output)
         {
             nameof(ElementwiseKernels.Add), nameof(ElementwiseKernels.ScaleActivate), nameof(ElementwiseKernels.EmbeddingGather),
             nameof(ElementwiseKernels.SplitHeads), nameof(ElementwiseKernels.MergeHeads), nameof(ElementwiseKernels.GatherRows),
+            nameof(ElementwiseKernels.GatherSplitHeads), nameof(ElementwiseKernels.MergeHeadsGather),
         })
             kernels.Add(new($"ElementwiseKernels.{name}", M(typeof(ElementwiseKernels), name), false, 256, 0, 32, true, Streaming));
         kernels.Add(new("ElementwiseKernels.AddSinusoidalPositions", M(typeof(ElementwiseKernels), nameof(ElementwiseKernels.AddSinusoidalPositions)),

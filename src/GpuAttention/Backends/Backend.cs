@@ -152,6 +152,13 @@ internal abstract class Backend : IDisposable
     /// <summary>y = x / max(‖x‖₂, ε) over rows of <paramref name="width"/>.</summary>
     public abstract void L2Normalize(DeviceTensor x, DeviceTensor y, int rows, int width, float epsilon);
 
+    /// <summary>
+    /// y row r = LayerNorm(words[ids[r]] + types[ids[2·rows + r]] + positions[ids[rows + r]])·gain + bias over rows of
+    /// <paramref name="width"/> (ids validated).
+    /// </summary>
+    public abstract void EmbeddingLayerNorm(ReadOnlySpan<int> ids, DeviceTensor words, DeviceTensor positions, DeviceTensor types,
+        DeviceTensor gain, DeviceTensor bias, DeviceTensor y, int width, float epsilon);
+
     /// <summary>y = a + b elementwise.</summary>
     public abstract void Add(DeviceTensor a, DeviceTensor b, DeviceTensor y);
 
@@ -164,11 +171,19 @@ internal abstract class Backend : IDisposable
     /// <summary>y = x + PE over rows of <paramref name="width"/>, row r at position firstPosition + r mod length.</summary>
     public abstract void AddPositionalEncoding(DeviceTensor x, DeviceTensor y, int rows, int width, int length, int firstPosition);
 
-    /// <summary>x [batch, length, heads·d] → y [batch, heads, capacity, d] at rows firstRow ….</summary>
-    public abstract void SplitHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim, int capacity, int firstRow);
+    /// <summary>Features firstFeature … of x [batch, length, width] → y [batch, heads, capacity, d] at rows firstRow ….</summary>
+    public abstract void SplitHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim, int capacity, int firstRow,
+        int width, int firstFeature);
+
+    /// <summary>y [batch, heads, length, d] ← features firstFeature … of the rows of x (of <paramref name="width"/>) that rows[b·length + t] name (validated).</summary>
+    public abstract void GatherSplitHeads(DeviceTensor x, ReadOnlySpan<int> rows, DeviceTensor y, int batch, int length, int heads, int headDim,
+        int width, int firstFeature);
 
     /// <summary>x [batch, heads, length, d] → y [batch, length, heads·d].</summary>
     public abstract void MergeHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim);
+
+    /// <summary>Row i of y [.., heads·d] ← the heads of x [batch, heads, length, d] at row rows[i] = b·length + t (validated).</summary>
+    public abstract void MergeHeadsGather(DeviceTensor x, ReadOnlySpan<int> rows, DeviceTensor y, int length, int heads, int headDim);
 
     /// <summary>y[i, :] = x[sources[i], :] over rows of <paramref name="rowLength"/> elements (sources validated).</summary>
     public abstract void GatherRows(DeviceTensor x, ReadOnlySpan<int> sources, DeviceTensor y, long rowLength);

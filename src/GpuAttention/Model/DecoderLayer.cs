@@ -12,7 +12,7 @@ public sealed class DecoderLayer(MultiHeadAttention selfAttention, MultiHeadAtte
 {
     /// <summary>Loads <c>{prefix}self_attn.*</c>, <c>multihead_attn.*</c>, <c>linear1/2</c> and <c>norm1/2/3</c>.</summary>
     public static DecoderLayer Load(WeightSource weights, string prefix, TransformerConfig config) =>
-        new(MultiHeadAttention.Load(weights, prefix + "self_attn.", config),
+        new(MultiHeadAttention.LoadSelfAttention(weights, prefix + "self_attn.", config),
             MultiHeadAttention.Load(weights, prefix + "multihead_attn.", config),
             PositionwiseFeedForward.Load(weights, prefix, config),
             SublayerConnection.Load(weights, prefix + "norm1", config),

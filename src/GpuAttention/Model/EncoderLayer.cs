@@ -9,7 +9,7 @@ public sealed class EncoderLayer(MultiHeadAttention selfAttention, PositionwiseF
 {
     /// <summary>Loads <c>{prefix}self_attn.*</c>, <c>linear1/2</c> and <c>norm1/2</c>.</summary>
     public static EncoderLayer Load(WeightSource weights, string prefix, TransformerConfig config) =>
-        new(MultiHeadAttention.Load(weights, prefix + "self_attn.", config),
+        new(MultiHeadAttention.LoadSelfAttention(weights, prefix + "self_attn.", config),
             PositionwiseFeedForward.Load(weights, prefix, config),
             SublayerConnection.Load(weights, prefix + "norm1", config),
             SublayerConnection.Load(weights, prefix + "norm2", config));

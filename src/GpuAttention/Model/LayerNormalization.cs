@@ -18,6 +18,26 @@ public sealed class LayerNormalization(DeviceTensor gain, DeviceTensor bias, flo
         return y;
     }
 
+    /// <summary>
+    /// A new [rows, d] (or <paramref name="shape"/>) LayerNorm(words[wordIds[r]] + types[typeIds[r]] + positions[positionIds[r]]):
+    /// embedding rows summed and normalised in one pass (<see cref="LayerNorm.EmbeddingSum"/>).
+    /// </summary>
+    public DeviceTensor ForwardEmbeddingSum(ReadOnlySpan<int> wordIds, DeviceTensor words, ReadOnlySpan<int> positionIds, DeviceTensor positions,
+        ReadOnlySpan<int> typeIds, DeviceTensor types, int[] shape)
+    {
+        var y = words.Device.Allocate(shape);
+        try
+        {
+            LayerNorm.EmbeddingSum(wordIds, words, positionIds, positions, typeIds, types, gain, bias, y, epsilon);
+            return y;
+        }
+        catch
+        {
+            y.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()
     {

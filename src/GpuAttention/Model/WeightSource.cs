@@ -41,6 +41,23 @@ public sealed class WeightSource(ComputeDevice device, IReadOnlyDictionary<strin
     public DeviceTensor LoadLinearWeightRows(string name, int totalRows, int cols, int firstRow, int rows) =>
         InLinearDType(LoadRows(name, totalRows, cols, firstRow, rows));
 
+    /// <summary>
+    /// The matrices <paramref name="names"/> (each [rows, cols]) stacked row-wise into one [names·rows, cols] <see cref="Linear"/>
+    /// weight, in <see cref="LinearDType"/>: e.g. separate query, key and value weights as one Q|K|V projection.
+    /// </summary>
+    public DeviceTensor LoadLinearWeightStacked(IReadOnlyList<string> names, int rows, int cols) =>
+        InLinearDType(LoadStacked(names, rows, cols));
+
+    /// <summary>The tensors <paramref name="names"/>, each of <paramref name="shape"/>, stacked along the first axis: [names·shape[0], shape[1], …].</summary>
+    public DeviceTensor LoadStacked(IReadOnlyList<string> names, params int[] shape)
+    {
+        long each = shape.Aggregate(1L, (product, dim) => product * dim);
+        var data = new float[checked(names.Count * each)];
+        for (int i = 0; i < names.Count; i++)
+            Host(names[i], shape).Data.AsSpan(0, (int)each).CopyTo(data.AsSpan((int)(i * each)));
+        return Uploaded(Device.Upload(data, [checked(names.Count * shape[0]), .. shape[1..]]));
+    }
+
     /// <summary>Uploads rows [<paramref name="firstRow"/>, firstRow + rows) of the matrix <paramref name="name"/> ([total, cols]).</summary>
     public DeviceTensor LoadRows(string name, int totalRows, int cols, int firstRow, int rows)
     {

@@ -21,11 +21,27 @@ internal sealed partial class IlgpuBackend
     public override void AddPositionalEncoding(DeviceTensor x, DeviceTensor y, int rows, int width, int length, int firstPosition) =>
         Kernels.PositionalEncoding(new Index2D(width, rows), Floats(x), Floats(y), width, length, firstPosition);
 
-    public override void SplitHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim, int capacity, int firstRow) =>
-        Kernels.SplitHeads(new Index3D(heads * headDim, length, batch), Floats(x), Floats(y), length, heads, headDim, capacity, firstRow);
+    public override void SplitHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim, int capacity, int firstRow,
+        int width, int firstFeature) =>
+        Kernels.SplitHeads(new Index3D(heads * headDim, length, batch), Floats(x), Floats(y), length, heads, headDim, capacity, firstRow,
+            width, firstFeature);
+
+    public override void GatherSplitHeads(DeviceTensor x, ReadOnlySpan<int> rows, DeviceTensor y, int batch, int length, int heads, int headDim,
+        int width, int firstFeature)
+    {
+        using var indices = Upload(rows);
+        Kernels.GatherSplitHeads(new Index3D(heads * headDim, length, batch), Floats(x), indices.View, Floats(y), length, heads, headDim,
+            width, firstFeature);
+    }
 
     public override void MergeHeads(DeviceTensor x, DeviceTensor y, int batch, int length, int heads, int headDim) =>
         Kernels.MergeHeads(new Index3D(heads * headDim, length, batch), Floats(x), Floats(y), length, heads, headDim);
+
+    public override void MergeHeadsGather(DeviceTensor x, ReadOnlySpan<int> rows, DeviceTensor y, int length, int heads, int headDim)
+    {
+        using var indices = Upload(rows);
+        Kernels.MergeHeadsGather(new Index2D(heads * headDim, rows.Length), Floats(x), indices.View, Floats(y), length, heads, headDim);
+    }
 
     public override void GatherRows(DeviceTensor x, ReadOnlySpan<int> sources, DeviceTensor y, long rowLength)
     {

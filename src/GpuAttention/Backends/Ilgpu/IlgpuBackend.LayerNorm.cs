@@ -21,6 +21,24 @@ internal sealed partial class IlgpuBackend
         Kernels.LayerNorm(config, Floats(x), FloatsOrEmpty(residual), Floats(gain), Floats(bias), Floats(y), p, cacheRow ? 1 : 0);
     }
 
+    /// <summary>
+    /// <see cref="LayerNormKernels.EmbeddingLayerNorm"/>, one group of <see cref="LaunchProfile.RowGroupSize"/> threads per
+    /// row, the summed row in shared memory.
+    /// </summary>
+    public override void EmbeddingLayerNorm(ReadOnlySpan<int> ids, DeviceTensor words, DeviceTensor positions, DeviceTensor types,
+        DeviceTensor gain, DeviceTensor bias, DeviceTensor y, int width, float epsilon)
+    {
+        int groupSize = profile.RowGroupSize;
+        long sharedFloats = (long)width + groupSize;
+        if (sharedFloats * sizeof(float) > profile.SharedMemoryBytes)
+            throw new NotSupportedException(
+                $"LayerNorm.EmbeddingSum keeps a row in shared memory: a width of {width} needs {sharedFloats * sizeof(float)} bytes, " +
+                $"more than the {profile.SharedMemoryBytes} {Name} gives a group.");
+        using var indices = Upload(ids);
+        Kernels.EmbeddingLayerNorm(new KernelConfig(ids.Length / 3, groupSize, SharedMemoryConfig.RequestDynamic<float>((int)sharedFloats)),
+            indices.View, Floats(words), Floats(positions), Floats(types), Floats(gain), Floats(bias), Floats(y), ids.Length / 3, width, epsilon);
+    }
+
     /// <summary><see cref="LayerNormKernels.L2Normalize"/>, one group of <see cref="LaunchProfile.RowGroupSize"/> threads per row.</summary>
     public override void L2Normalize(DeviceTensor x, DeviceTensor y, int rows, int width, float epsilon)
     {

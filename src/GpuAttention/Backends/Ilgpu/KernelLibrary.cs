@@ -23,8 +23,11 @@ internal sealed class KernelLibrary
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, int>> scaleActivate;
     private readonly Lazy<Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>> embeddingGather;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int>> positionalEncoding;
-    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>> splitHeads;
+    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>> splitHeads;
+    private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int, int>> gatherSplitHeads;
     private readonly Lazy<Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>> mergeHeads;
+    private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>> mergeHeadsGather;
+    private readonly Lazy<Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>> embeddingLayerNorm;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>> gatherRows;
     private readonly Lazy<Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>> tensorCoreBf16, tensorCoreBf16Linear, tensorCoreF16, tensorCoreF16Linear;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<ushort>>> f32ToF16, f32ToBF16;
@@ -72,8 +75,11 @@ internal sealed class KernelLibrary
         scaleActivate = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, int>(ElementwiseKernels.ScaleActivate));
         embeddingGather = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(ElementwiseKernels.EmbeddingGather));
         positionalEncoding = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.AddSinusoidalPositions));
-        splitHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(ElementwiseKernels.SplitHeads));
+        splitHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int>(ElementwiseKernels.SplitHeads));
+        gatherSplitHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int, int>(ElementwiseKernels.GatherSplitHeads));
         mergeHeads = new(() => accelerator.LoadAutoGroupedStreamKernel<Index3D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.MergeHeads));
+        mergeHeadsGather = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ElementwiseKernels.MergeHeadsGather));
+        embeddingLayerNorm = new(() => accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(LayerNormKernels.EmbeddingLayerNorm));
         gatherRows = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.GatherRows));
         tensorCoreBf16 = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, KMajorB>));
         tensorCoreBf16Linear = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, NMajorB>));
@@ -137,8 +143,11 @@ internal sealed class KernelLibrary
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float, int> ScaleActivate => scaleActivate.Value;
     public Action<Index2D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> EmbeddingGather => embeddingGather.Value;
     public Action<Index2D, ArrayView<float>, ArrayView<float>, int, int, int> PositionalEncoding => positionalEncoding.Value;
-    public Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> SplitHeads => splitHeads.Value;
+    public Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int> SplitHeads => splitHeads.Value;
+    public Action<Index3D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int, int> GatherSplitHeads => gatherSplitHeads.Value;
     public Action<Index3D, ArrayView<float>, ArrayView<float>, int, int, int> MergeHeads => mergeHeads.Value;
+    public Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int> MergeHeadsGather => mergeHeadsGather.Value;
+    public Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float> EmbeddingLayerNorm => embeddingLayerNorm.Value;
     public Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> GatherRows => gatherRows.Value;
     public Action<Index1D, ArrayView<float>, ArrayView<ushort>> F32ToF16 => f32ToF16.Value;
     public Action<Index1D, ArrayView<float>, ArrayView<ushort>> F32ToBF16 => f32ToBF16.Value;

@@ -11,6 +11,12 @@ internal sealed unsafe partial class ManagedBackend
         DeviceTensor y) =>
         CpuLayerNorm.LayerNorm(Execution, Floats(x), FloatsOrNull(residual), Floats(gain), Floats(bias), Floats(y), p);
 
+    /// <summary><see cref="CpuLayerNorm.EmbeddingLayerNorm"/>.</summary>
+    public override void EmbeddingLayerNorm(ReadOnlySpan<int> ids, DeviceTensor words, DeviceTensor positions, DeviceTensor types,
+        DeviceTensor gain, DeviceTensor bias, DeviceTensor y, int width, float epsilon) =>
+        CpuLayerNorm.EmbeddingLayerNorm(Execution, ids.ToArray(), Floats(words), Floats(positions), Floats(types), Floats(gain), Floats(bias),
+            Floats(y), width, epsilon);
+
     /// <summary><see cref="CpuLayerNorm.L2Normalize"/>.</summary>
     public override void L2Normalize(DeviceTensor x, DeviceTensor y, int rows, int width, float epsilon) =>
         CpuLayerNorm.L2Normalize(Execution, Floats(x), Floats(y), rows, width, epsilon);

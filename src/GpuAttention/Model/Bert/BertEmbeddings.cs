@@ -14,24 +14,13 @@ public sealed class BertEmbeddings(DeviceTensor words, DeviceTensor positions, D
             LayerNormalization.Load(weights, prefix + "embeddings.LayerNorm", config.HiddenSize, config.LayerNormEpsilon));
 
     /// <summary>
-    /// Sequences of tokens and their token types (each sequence's own length; ids checked by the gathers), packed one after
-    /// another → a new [1, total tokens, d_model], positions restarting at 0 in every sequence.
+    /// Sequences of tokens and their token types (each sequence's own length; ids checked by the op), packed one after
+    /// another → a new [1, total tokens, d_model], positions restarting at 0 in every sequence: one
+    /// <see cref="LayerNorm.EmbeddingSum"/>.
     /// </summary>
-    public DeviceTensor Forward(int[][] tokens, int[][] tokenTypes)
-    {
-        int total = tokens.Sum(row => row.Length), width = words.Shape[1];
-        var device = words.Device;
-        using var sum = device.Allocate(1, total, width);
-        using (var part = device.Allocate(1, total, width))
-        {
-            Elementwise.EmbeddingGather(tokens.SelectMany(row => row).ToArray(), words, sum);
-            Elementwise.EmbeddingGather(tokens.SelectMany(row => Enumerable.Range(0, row.Length)).ToArray(), positions, part);
-            Elementwise.Add(sum, part, sum);
-            Elementwise.EmbeddingGather(tokenTypes.SelectMany(row => row).ToArray(), segments, part);
-            Elementwise.Add(sum, part, sum);
-        }
-        return norm.Forward(sum);
-    }
+    public DeviceTensor Forward(int[][] tokens, int[][] tokenTypes) =>
+        norm.ForwardEmbeddingSum([.. tokens.SelectMany(row => row)], words, [.. tokens.SelectMany(row => Enumerable.Range(0, row.Length))], positions,
+            [.. tokenTypes.SelectMany(row => row)], segments, [1, tokens.Sum(row => row.Length), words.Shape[1]]);
 
     /// <summary>Frees the device memory this module owns.</summary>
     public void Dispose()

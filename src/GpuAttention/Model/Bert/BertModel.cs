@@ -129,8 +129,10 @@ public sealed class BertModel : IDisposable
         int d = config.HiddenSize;
         Linear Dense(string name, int inFeatures, int outFeatures) => Linear.Load(weights, prefix + name, inFeatures, outFeatures);
         LayerNormalization Norm(string name) => LayerNormalization.Load(weights, prefix + name, d, config.LayerNormEpsilon);
-        var attention = new MultiHeadAttention(Dense("attention.self.query", d, d), Dense("attention.self.key", d, d),
-            Dense("attention.self.value", d, d), Dense("attention.output.dense", d, d), config.Heads);
+        string[] parts = [.. new[] { "query", "key", "value" }.Select(part => $"{prefix}attention.self.{part}")];
+        var queryKeyValue = new Linear(weights.LoadLinearWeightStacked([.. parts.Select(p => p + ".weight")], d, d),
+            weights.LoadStacked([.. parts.Select(p => p + ".bias")], d));
+        var attention = MultiHeadAttention.SelfAttention(queryKeyValue, Dense("attention.output.dense", d, d), config.Heads);
         var feedForward = new PositionwiseFeedForward(Dense("intermediate.dense", d, config.IntermediateSize),
             Dense("output.dense", config.IntermediateSize, d), config.FeedForwardActivation);
         return new EncoderLayer(attention, feedForward, new SublayerConnection(Norm("attention.output.LayerNorm"), normFirst: false),
