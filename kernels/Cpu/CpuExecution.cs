@@ -19,42 +19,46 @@ public enum ScratchSlot
 /// allocate nothing; while a kernel holds a <see cref="Scratch"/>, its bytes count as the device's memory in use
 /// (through the callback the device gives), so a kernel that needs a large buffer shows it in the device's accounting.
 /// </summary>
-public sealed unsafe class CpuExecution(int threads, Action<long> trackScratch)
+public sealed unsafe class CpuExecution(int threads, Action<long> trackScratch) : IDisposable
 {
     private const int Slots = 3;
 
     /// <summary>This thread's scratch buffers: one thread-static object, so a rent costs one thread-local lookup.</summary>
     [ThreadStatic] private static ThreadScratch? scratch;
 
-    private readonly ParallelOptions options = new() { MaxDegreeOfParallelism = threads };
+    private readonly WorkerTeam? team = threads > 1 ? new WorkerTeam(threads) : null;
 
     /// <summary>Threads an op may use.</summary>
     public int Threads { get; } = threads;
 
     /// <summary>
-    /// True when work of this many multiply-adds (or element updates) is worth handing to the thread pool: a parallel
-    /// loop costs ~15–20 µs to start here, in which one core does about a million multiply-adds — as many as a decoding
-    /// step of a small model needs per op.
+    /// True when work of this many multiply-adds (or element updates) is worth spreading over the threads: handing a loop
+    /// to the thread pool cost ~15–20 µs here, in which one core does about a million multiply-adds — as many as a
+    /// decoding step of a small model needs per op. (The <see cref="WorkerTeam"/> forks faster while its workers spin,
+    /// but a loop after an idle pause still wakes blocked threads.)
     /// </summary>
     public bool Worthwhile(long operations) => Threads > 1 && operations >= 1 << 20;
 
     /// <summary>
     /// Runs <paramref name="body"/> for tasks 0 … count − 1: inline when there is one task, one thread or
-    /// <paramref name="parallel"/> is false, else on the thread pool with dynamic partitioning, so uneven tasks (e.g.
-    /// causal tiles) balance.
+    /// <paramref name="parallel"/> is false, else on the device's <see cref="WorkerTeam"/> with dynamic partitioning, so
+    /// uneven tasks (e.g. causal tiles) balance.
     /// </summary>
     public void For(int count, Action<int> body, bool parallel = true)
     {
         if (count <= 0)
             return;
-        if (count == 1 || Threads == 1 || !parallel)
+        if (count == 1 || team is null || !parallel)
         {
             for (int i = 0; i < count; i++)
                 body(i);
             return;
         }
-        Parallel.For(0, count, options, body);
+        team.For(count, body);
     }
+
+    /// <summary>Stops the worker threads; a later loop runs on the calling thread alone.</summary>
+    public void Dispose() => team?.Dispose();
 
     /// <summary>
     /// At least <paramref name="floats"/> floats of this thread's <paramref name="slot"/>, 64-byte aligned (vector loads

@@ -67,6 +67,7 @@ internal sealed unsafe partial class ManagedBackend : Backend
         if (disposed)
             return;
         disposed = true;
+        Execution.Dispose();
         pool.Dispose();
     }
 
