@@ -24,9 +24,9 @@ public abstract class CaseBenchmarks
     public void Setup()
     {
         double error = Case.Check(Device);
-        if (!(error <= BenchCase.Tolerance))
+        if (!(error <= Case.CheckTolerance))
             throw new InvalidOperationException(
-                $"{Case.Family} {Case} disagrees with the reference by {error:E2} (relative), beyond {BenchCase.Tolerance:E0}. Not timing wrong results.");
+                $"{Case.Family} {Case} disagrees with the reference by {error:E2} (relative), beyond {Case.CheckTolerance:E0}. Not timing wrong results.");
         prepared = Case.Prepare(Device);
         long before = Device.BytesAllocated;
         Device.ResetPeakBytes();

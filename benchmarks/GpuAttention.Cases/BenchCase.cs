@@ -66,6 +66,12 @@ public abstract class BenchCase(string family, string variant, string shape, dou
     /// <summary>Largest |actual − expected| / max(1, |expected|) a case may show and still be timed.</summary>
     public const double Tolerance = 1e-3;
 
+    /// <summary>
+    /// The largest relative error <see cref="Check"/> may return for this case: <see cref="Tolerance"/>, or a case's own
+    /// stated rounding budget where it runs in 16 bits against the fp32 reference.
+    /// </summary>
+    public virtual double CheckTolerance => Tolerance;
+
     /// <inheritdoc />
     public string Family { get; } = family;
 

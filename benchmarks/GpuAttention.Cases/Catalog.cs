@@ -18,7 +18,7 @@ public static class Catalog
     /// <summary>Every family's cases.</summary>
     public static IEnumerable<BenchCase> All(ComputeDevice device, bool small) =>
         MatMul(device, small).Concat<BenchCase>(Softmax(small)).Concat(LayerNorm(small)).Concat(Attention(small))
-            .Concat(SixteenBitAttention(device)).Concat(AdditiveAttention(small)).Concat(EncoderLayer(small));
+            .Concat(SixteenBitAttention(device)).Concat(AdditiveAttention(small)).Concat(EncoderLayer(small)).Concat(Bert(small));
 
     /// <summary>
     /// Square products and one Linear layer, for each algorithm the device has; then the same with BF16 and F16 operands
@@ -109,6 +109,20 @@ public static class Catalog
     {
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
             yield return small ? new EncoderLayerCase(64, 4, 256, 32, dtype) : new EncoderLayerCase(512, 8, 2048, 256, dtype);
+    }
+
+    /// <summary>
+    /// A BERT encoder of all-MiniLM-L6-v2's configuration (small: two layers of d 64) at the sentence-embedding benchmark's
+    /// shapes — one 16-token text, 32 texts of 128 tokens, and 32 texts padded to 128 (small: 1 × 16 and 4 × 24) — in fp32
+    /// and bf16.
+    /// </summary>
+    public static IEnumerable<BertCase> Bert(bool small)
+    {
+        var config = small ? BertCase.Small : BertCase.MiniLm;
+        var shapes = small ? new[] { (1, 16, false), (4, 24, true) } : [(1, 16, false), (32, 128, false), (32, 128, true)];
+        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+        foreach (var (batch, length, padded) in shapes)
+            yield return new BertCase(batch, length, padded, dtype, config);
     }
 
     private static (int Batch, int Heads) BatchHeads(bool small) => small ? (1, 2) : (2, 8);

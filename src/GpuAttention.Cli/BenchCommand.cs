@@ -50,7 +50,7 @@ internal static class BenchCommand
                 {
                     status.Status($"{c.Family} {c}: checking");
                     double error = c.Check(device);
-                    bool ok = error <= BenchCase.Tolerance;
+                    bool ok = error <= c.CheckTolerance;
                     allPassed &= ok;
                     var measured = ok ? Measure(c, device, result.GetValue(seconds), saved, status) : null;
                     saved?.Add(c, error, ok, measured);

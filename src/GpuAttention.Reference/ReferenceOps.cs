@@ -245,7 +245,7 @@ public static class ReferenceOps
     /// rounded to float, as the next op takes floats).
     /// </summary>
     public static double[] EncoderLayer(float[] x, IReadOnlyDictionary<string, float[]> weights, int length, int dModel, int heads,
-        int dFeedForward, double epsilon)
+        int dFeedForward, double epsilon, string activation = "relu")
     {
         int headDim = dModel / heads;
         static float[] Floats(double[] values) => Array.ConvertAll(values, v => (float)v);
@@ -273,9 +273,48 @@ public static class ReferenceOps
 
         float[] afterAttention = Floats(LayerNorm(x, Floats(Linear(merged, "self_attn.out_proj", dModel, dModel)),
             weights["norm1.weight"], weights["norm1.bias"], dModel, epsilon));
-        double[] inner = Linear(afterAttention, "linear1", dFeedForward, dModel, "relu");
+        double[] inner = Linear(afterAttention, "linear1", dFeedForward, dModel, activation);
         double[] outer = Linear(Floats(inner), "linear2", dModel, dFeedForward);
         return LayerNorm(afterAttention, Floats(outer), weights["norm2.weight"], weights["norm2.bias"], dModel, epsilon);
+    }
+
+    /// <summary>
+    /// A BERT encoder's last hidden states for one sequence of <paramref name="tokens"/> (token type 0), from Hugging Face's
+    /// tensor names: the embeddings (<see cref="EmbeddingLayerNorm"/>), then each post-LN layer as <see cref="EncoderLayer"/>
+    /// with exact-erf GELU, its query/key/value weights stacked as PyTorch's in_proj_weight → [tokens, d].
+    /// </summary>
+    public static double[] Bert(int[] tokens, IReadOnlyDictionary<string, float[]> weights, int dModel, int heads, int dFeedForward,
+        int layers, double epsilon)
+    {
+        int length = tokens.Length;
+        var x = Array.ConvertAll(EmbeddingLayerNorm(weights["embeddings.word_embeddings.weight"], weights["embeddings.position_embeddings.weight"],
+            weights["embeddings.token_type_embeddings.weight"], tokens, [.. Enumerable.Range(0, length)], new int[length],
+            weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"], dModel, epsilon), v => (float)v);
+        double[] y = [];
+        for (int layer = 0; layer < layers; layer++)
+        {
+            string prefix = $"encoder.layer.{layer}.";
+            float[] Stacked(string suffix) =>
+                [.. new[] { "query", "key", "value" }.SelectMany(part => weights[$"{prefix}attention.self.{part}.{suffix}"])];
+            var renamed = new Dictionary<string, float[]>
+            {
+                ["self_attn.in_proj_weight"] = Stacked("weight"),
+                ["self_attn.in_proj_bias"] = Stacked("bias"),
+                ["self_attn.out_proj.weight"] = weights[prefix + "attention.output.dense.weight"],
+                ["self_attn.out_proj.bias"] = weights[prefix + "attention.output.dense.bias"],
+                ["norm1.weight"] = weights[prefix + "attention.output.LayerNorm.weight"],
+                ["norm1.bias"] = weights[prefix + "attention.output.LayerNorm.bias"],
+                ["linear1.weight"] = weights[prefix + "intermediate.dense.weight"],
+                ["linear1.bias"] = weights[prefix + "intermediate.dense.bias"],
+                ["linear2.weight"] = weights[prefix + "output.dense.weight"],
+                ["linear2.bias"] = weights[prefix + "output.dense.bias"],
+                ["norm2.weight"] = weights[prefix + "output.LayerNorm.weight"],
+                ["norm2.bias"] = weights[prefix + "output.LayerNorm.bias"],
+            };
+            y = EncoderLayer(x, renamed, length, dModel, heads, dFeedForward, epsilon, "gelu");
+            x = Array.ConvertAll(y, v => (float)v);
+        }
+        return y;
     }
 
     /// <summary>PE(pos, 2i) = sin(pos/10000^(2i/d)), PE(pos, 2i+1) = cos(pos/10000^(2i/d)).</summary>

@@ -1,3 +1,4 @@
+using GpuAttention.Reference;
 using GpuAttention.Model;
 using GpuAttention.Runtime;
 
@@ -129,6 +130,31 @@ public sealed class BertTests(ITestOutputHelper output)
         Assert.Equal(256, ids.Length);
         Assert.Equal(101, ids[0]);
         Assert.Equal(102, ids[^1]);
+    }
+
+    /// <summary>
+    /// The double-precision BERT composition the benchmark case checks against (ReferenceOps.Bert) gives ONNX Runtime's
+    /// sentence embedding on the real model: the reference is right about the model, not only about our ops.
+    /// </summary>
+    [Fact]
+    public void ReferenceCompositionMatchesOnnxRuntime()
+    {
+        if (Fixture() is not string directory)
+            return;
+        int[] tokens = [101, 1996, 4248, 2829, 4419, 14523, 2058, 102];
+        var config = BertConfig.Load(Path.Combine(directory, "config.json"));
+        var weights = Weights.SafeTensors.Read(Path.Combine(directory, "model.safetensors"))
+            .ToDictionary(t => t.Key.StartsWith("bert.", StringComparison.Ordinal) ? t.Key[5..] : t.Key, t => t.Value.Data);
+        var hidden = ReferenceOps.Bert(tokens, weights, config.HiddenSize, config.Heads, config.IntermediateSize, config.Layers, config.LayerNormEpsilon);
+        var pooled = new double[config.HiddenSize];
+        for (int t = 0; t < tokens.Length; t++)
+        for (int c = 0; c < pooled.Length; c++)
+            pooled[c] += hidden[t * pooled.Length + c];
+        double norm = Math.Sqrt(pooled.Sum(x => x * x));
+        var want = MiniLmFixture.OnnxRuntimeEmbeddings(directory, [tokens])[0];
+        double cosine = pooled.Zip(want, (a, b) => a * b).Sum() / norm;
+        Assert.True(cosine >= 0.999999, $"cosine {cosine}");
+        Assert.True(pooled.Zip(want, (a, b) => Math.Abs(a / norm - b)).Max() <= 1e-5);
     }
 
     /// <summary>The padded API returns the packed states at each sequence's real positions, and its first state on padding rows.</summary>

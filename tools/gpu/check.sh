@@ -8,7 +8,8 @@
 #   2. tests    the test suite's cases on the device (GPUATTENTION_REQUIRE_DEVICES names it, so a missing device fails)
 #   3. compare  ours and PyTorch on the same GPU and the same inputs (tools/gpu/torch_compare.py, TF32 off): the tiled
 #               matmul, bf16 and f16 matmul (tensor cores, 1024³–8192³), fused and unfused attention at d 64, the encoder
-#               layer; speed ratio, difference, scratch memory
+#               layer, a BERT encoder of all-MiniLM-L6-v2's configuration with random weights against transformers'
+#               BertModel (fp32 and bf16; 1 × 16, 32 × 128, 32 × 128 padded); speed ratio, difference, scratch memory
 #   4. bench    every benchmark case on the device, with its check, time and device memory
 # A failing step does not stop the later ones; summary.md lists each step's exit code and time.
 #
@@ -51,7 +52,7 @@ if [[ $STAND_IN -eq 1 ]]; then
                   --filter "matmul bf16 linear" --filter "attention fused d64 B1 H2 L64 " --filter "attention fused causal d64 B1 H2 L64 "
                   --filter "attention unfused d64 B1 H2 L64 " --filter "attention unfused causal d64 B1 H2 L64 "
                   --filter "attention bf16 fused d64 B1 H2 L64 " --filter "attention bf16 fused causal d64 B1 H2 L64 "
-                  --filter "encoder layer")
+                  --filter "encoder layer" --filter "bert encoder")
   BENCH_FILTER=(--filter "64x64x64" --filter "L64 " --filter "softmax unmasked B1 H2 L64" --filter "layer norm plain 256x256")
 else
   DEVICE=cuda; TORCH_DEVICE=cuda; SECONDS_PER_CASE=0.25
@@ -60,7 +61,8 @@ else
   # a case (L4096 and L16384 are timed in step 4).
   COMPARE_FILTER=(--filter "matmul tiled" --filter "matmul bf16" --filter "matmul f16" --filter "fused d64 B2 H8"
                   --filter "fused causal d64 B2 H8" --filter "fused d64 B4 H16 L1024 " --filter "fused causal d64 B4 H16 L1024 "
-                  --filter "fused d128 B4 H16 L1024 " --filter "fused causal d128 B4 H16 L1024 " --filter "encoder layer")
+                  --filter "fused d128 B4 H16 L1024 " --filter "fused causal d128 B4 H16 L1024 " --filter "encoder layer"
+                  --filter "bert encoder")
   BENCH_FILTER=()
 fi
 

@@ -44,6 +44,8 @@ SIXTEEN_BIT_ATTENTION_TOLERANCE = {"bf16": 2 ** -8, "f16": 2 ** -11}
 # The encoder layer in half precision: 2u per rounded product stage, 4 stages (projections, attention, output projection,
 # feed-forward), twice for terms up to twice the output's size — the budget ModelTests uses for whole models.
 SIXTEEN_BIT_ENCODER_LAYER_TOLERANCE = {"bf16": 16 * 2 ** -9, "f16": 16 * 2 ** -12}
+# A BERT encoder in half precision, the same budget over its six layers of four product stages (BertCase.CheckTolerance).
+SIXTEEN_BIT_BERT_TOLERANCE = {"bf16": 2 * 2 ** -9 * 4 * 6 * 2, "f16": 2 * 2 ** -12 * 4 * 6 * 2}
 
 
 # ---------------------------------------------------------------------------
@@ -224,11 +226,83 @@ def encoder_layer_problem(p, t):
     return "TransformerEncoderLayer", (lambda: layer(x)), ours, None, None
 
 
+def composed_bert(w, p, ids, mask):
+    """BERT's encoder written out in PyTorch ops, for a machine without transformers (the stand-in rehearsal)."""
+    batch, length, d, heads = ids.shape[0], ids.shape[1], p["hiddenSize"], p["heads"]
+    head_dim, eps = d // heads, p["layerNormEpsilon"]
+    approximate = "none" if p["hiddenAct"] == "gelu" else "tanh"
+
+    def norm(x, name):
+        return F.layer_norm(x, (d,), w[name + ".weight"], w[name + ".bias"], eps)
+
+    x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.token_type_embeddings.weight"][0]
+         + w["embeddings.position_embeddings.weight"][:length])
+    x = norm(x, "embeddings.LayerNorm")
+    visible = (mask > 0)[:, None, None, :]
+    for i in range(p["layers"]):
+        pre = f"encoder.layer.{i}."
+
+        def dense(x, name):
+            return F.linear(x, w[pre + name + ".weight"], w[pre + name + ".bias"])
+
+        def split(x):
+            return x.view(batch, length, heads, head_dim).transpose(1, 2)
+
+        q, k, v = (split(dense(x, f"attention.self.{part}")) for part in ("query", "key", "value"))
+        scores = (q @ k.transpose(-1, -2) / math.sqrt(head_dim)).masked_fill(~visible, float("-inf"))
+        attended = (torch.softmax(scores.float(), -1).to(v.dtype) @ v).transpose(1, 2).reshape(batch, length, d)
+        x = norm(x + dense(attended, "attention.output.dense"), pre + "attention.output.LayerNorm")
+        x = norm(x + dense(F.gelu(dense(x, "intermediate.dense"), approximate=approximate), "output.dense"), pre + "output.LayerNorm")
+    return x
+
+
+def bert_problem(p, t):
+    batch, length, d = p["batch"], p["length"], p["hiddenSize"]
+    ids = expect_shape(t, "input_ids", [batch, length]).long()
+    mask = expect_shape(t, "attention_mask", [batch, length])
+    real = mask.reshape(-1) > 0
+    ours = expect_shape(t, "output", [1, int(real.sum().item()), d])
+    weights = {name: tensor for name, tensor in t.items() if name not in ("input_ids", "attention_mask", "output")}
+    try:
+        import transformers
+    except ImportError:
+        transformers = None
+    if transformers is not None:
+        config = transformers.BertConfig(
+            vocab_size=p["vocabulary"], hidden_size=d, num_hidden_layers=p["layers"], num_attention_heads=p["heads"],
+            intermediate_size=p["intermediateSize"], hidden_act=p["hiddenAct"], max_position_embeddings=p["maxPositions"],
+            type_vocab_size=p["typeVocabulary"], layer_norm_eps=p["layerNormEpsilon"], hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0)
+        model = transformers.BertModel(config, add_pooling_layer=False).to(ids.device).eval()
+        model.load_state_dict(weights, strict=True)
+        label = f"transformers {transformers.__version__} BertModel"
+        run = lambda m, w: m(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+    else:
+        model = weights
+        label = "BERT composed in PyTorch ops (no transformers here)"
+        run = lambda m, w: composed_bert(w, p, ids, mask)
+
+    def packed(hidden):
+        # Ours is packed: the real tokens of every sequence, one after another.
+        return hidden.reshape(batch * length, d)[real].unsqueeze(0).float()
+
+    fp32 = lambda: packed(run(model, weights))
+    sixteen_bit = {"bf16": torch.bfloat16, "f16": torch.float16}.get(p.get("dtype", "f32"))
+    if sixteen_bit is None:
+        return label, (lambda: run(model, weights)), ours, None, fp32
+    # Ours in half precision (Linear weights and product operands rounded, fp32 activations): checked against the fp32
+    # model, timed against PyTorch's model converted to the same 16-bit format.
+    half_weights = {name: tensor.to(sixteen_bit) for name, tensor in weights.items()}
+    half_model = copy.deepcopy(model).to(sixteen_bit) if transformers is not None else half_weights
+    return f"{label} {p['dtype']}", (lambda: run(half_model, half_weights)), ours, None, fp32
+
+
 PROBLEMS = {
     "matmul": matmul_problem,
     "attention": attention_problem,
     "additiveAttention": additive_attention_problem,
     "encoderLayer": encoder_layer_problem,
+    "bert": bert_problem,
 }
 
 
@@ -327,7 +401,8 @@ def compare_case(case, tensor_path, device, seconds):
         out = check()
     diff = max_rel_diff(ours, out)
     del out
-    tolerance = {"attention": SIXTEEN_BIT_ATTENTION_TOLERANCE, "encoderLayer": SIXTEEN_BIT_ENCODER_LAYER_TOLERANCE}.get(
+    tolerance = {"attention": SIXTEEN_BIT_ATTENTION_TOLERANCE, "encoderLayer": SIXTEEN_BIT_ENCODER_LAYER_TOLERANCE,
+                 "bert": SIXTEEN_BIT_BERT_TOLERANCE}.get(
         problem["op"], {}).get(problem.get("dtype"))
     flash_ms = None
     if on_cuda and tolerance is not None and problem["op"] == "attention":

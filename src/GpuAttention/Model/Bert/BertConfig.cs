@@ -58,7 +58,8 @@ public sealed record BertConfig
         return config;
     }
 
-    private void Validate(string source)
+    /// <summary>Throws <see cref="InvalidDataException"/> naming <paramref name="source"/> when a value is unsupported.</summary>
+    internal void Validate(string source)
     {
         void Require(bool ok, string what)
         {

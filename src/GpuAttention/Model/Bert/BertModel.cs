@@ -46,14 +46,31 @@ public sealed class BertModel : IDisposable
     /// A missing or misshapen tensor, an unsupported config, or a tensor of the file the model does not use (other than the
     /// pooler) is an <see cref="InvalidDataException"/> naming it.
     /// </summary>
-    public static BertModel Load(ComputeDevice device, string directory)
+    /// <remarks>
+    /// With <paramref name="dtype"/> BF16 or F16 the Linear weights are held in that format and every product runs on
+    /// operands rounded to it, accumulating in fp32 (<see cref="WeightSource.LinearDType"/>; the tensor-core GEMM on CUDA);
+    /// embeddings, norms and activations stay F32.
+    /// </remarks>
+    public static BertModel Load(ComputeDevice device, string directory, DType dtype = DType.F32)
     {
         var config = BertConfig.Load(Path.Combine(directory, "config.json"));
         string weightsPath = Path.Combine(directory, "model.safetensors");
-        var tensors = SafeTensors.Read(weightsPath);
+        return FromTensors(device, SafeTensors.Read(weightsPath), config, weightsPath, dtype);
+    }
+
+    /// <summary>
+    /// A model of <paramref name="config"/> from <paramref name="tensors"/> (Hugging Face names, as in <c>model.safetensors</c>;
+    /// <paramref name="origin"/> names them in errors), its Linear weights in <paramref name="dtype"/>.
+    /// </summary>
+    public static BertModel FromTensors(ComputeDevice device, IReadOnlyDictionary<string, HostTensor> tensors, BertConfig config, string origin,
+        DType dtype)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate(origin);
         string prefix = tensors.ContainsKey("bert.embeddings.word_embeddings.weight") ? "bert." : "";
         var used = tensors.Where(t => !t.Key.StartsWith(prefix + "pooler.", StringComparison.Ordinal)).ToDictionary();
-        var weights = new WeightSource(device, used, weightsPath);
+        var weights = new WeightSource(device, used, origin) { LinearDType = dtype };
         var model = new BertModel(weights, prefix, config);
         try
         {

@@ -48,7 +48,7 @@ public sealed class SentenceEmbedder : IDisposable
     public int Dimension => Model.Config.HiddenSize;
 
     /// <summary>
-    /// Loads a sentence-transformers folder: the BERT model (<see cref="BertModel.Load"/>), <c>vocab.txt</c>, and when present
+    /// Loads a sentence-transformers folder: the BERT model (<see cref="BertModel.Load(ComputeDevice, string, DType)"/>), <c>vocab.txt</c>, and when present
     /// <c>1_Pooling/config.json</c> and <c>sentence_bert_config.json</c>.
     /// </summary>
     public static SentenceEmbedder Load(ComputeDevice device, string directory)
