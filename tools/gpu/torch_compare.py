@@ -419,7 +419,8 @@ def compare_case(case, tensor_path, device, seconds):
     return {
         "torchKernel": kernel,
         "torchMs": ms,
-        "torchThroughput": case["work"] / (ms / 1e3) / 1e9,
+        # The unit ours was reported in: GFLOP/s and GB/s count work in units of 1e9, tokens/s counts tokens.
+        "torchThroughput": case["work"] / (ms / 1e3) / (1 if case["throughputUnit"] == "tokens/s" else 1e9),
         "throughputUnit": case["throughputUnit"],
         "maxRelDiff": diff,
         "tolerance": tolerance if tolerance is not None else TOLERANCE,
