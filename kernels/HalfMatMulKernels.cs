@@ -4,6 +4,70 @@ using ILGPU;
 namespace GpuAttention.Kernels;
 
 /// <summary>
+/// How A is stored, as compile-time behaviour: how a K step of it is staged in shared memory, and how ldmatrix reads a
+/// 16×16 fragment of it from the staged tile.
+/// </summary>
+public interface IHalfGemmOperandA
+{
+    /// <summary>Stages op(A)[m0 … m0 + 63, k0 … k0 + 31] into <paramref name="tile"/>, zero outside M and K; coalesced along the stored rows.</summary>
+    void Stage(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread);
+
+    /// <summary>A's fragment for rows m … m + 15 of the block (m a multiple of 16) and k kk … kk + 15 of the staged step.</summary>
+    MmaFragmentA Load(ArrayView<ushort> shared, int kk, int m, int lane, ArrayView<int> scratch);
+}
+
+/// <summary>A stored M×K (op(A) = A): staged m-major, read by ldmatrix as stored.</summary>
+public readonly struct MMajorA : IHalfGemmOperandA
+{
+    /// <summary>Halves per staged row: 32 k and 8 of padding (80 B apart: ldmatrix's 8 rows on different banks).</summary>
+    public const int Stride = HalfMatMulKernels.BlockK + 8;
+
+    /// <inheritdoc />
+    public void Stage(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread)
+    {
+        for (int e = thread; e < HalfMatMulKernels.BlockM * HalfMatMulKernels.BlockK; e += HalfMatMulKernels.Threads)
+        {
+            int mm = e / HalfMatMulKernels.BlockK, kk = e % HalfMatMulKernels.BlockK;
+            tile[mm * Stride + kk] = m0 + mm < p.M && k0 + kk < p.K ? a[p.OffsetA(batch, m0 + mm, k0 + kk)] : (ushort)0;
+        }
+    }
+
+    /// <inheritdoc />
+    public MmaFragmentA Load(ArrayView<ushort> shared, int kk, int m, int lane, ArrayView<int> scratch)
+    {
+        // Matrix i = lane / 8 holds rows 0–7 or 8–15 (i mod 2) of k 0–7 or 8–15 (i / 2): a0 … a3 of the PTX ISA's A fragment.
+        int matrix = lane >> 3, row = m + (lane & 7) + ((matrix & 1) << 3), k = kk + ((matrix >> 1) << 3);
+        return WarpMatrix.LoadX4<AsStored>(shared, row * Stride + k, scratch).AsFragmentA();
+    }
+}
+
+/// <summary>A stored K×M and used transposed (<see cref="MatMulProblem.TransA"/>): staged k-major, read by ldmatrix .trans.</summary>
+public readonly struct KMajorA : IHalfGemmOperandA
+{
+    /// <summary>Halves per staged row: 64 rows of op(A) and 8 of padding (144 B apart: ldmatrix's 8 rows on different banks).</summary>
+    public const int Stride = HalfMatMulKernels.BlockM + 8;
+
+    /// <inheritdoc />
+    public void Stage(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread)
+    {
+        for (int e = thread; e < HalfMatMulKernels.BlockK * HalfMatMulKernels.BlockM; e += HalfMatMulKernels.Threads)
+        {
+            int kk = e / HalfMatMulKernels.BlockM, mm = e % HalfMatMulKernels.BlockM;
+            tile[kk * Stride + mm] = m0 + mm < p.M && k0 + kk < p.K ? a[p.OffsetA(batch, m0 + mm, k0 + kk)] : (ushort)0;
+        }
+    }
+
+    /// <inheritdoc />
+    public MmaFragmentA Load(ArrayView<ushort> shared, int kk, int m, int lane, ArrayView<int> scratch)
+    {
+        // Matrix i = lane / 8: staged k rows 0–7 or 8–15 (i / 2) at op(A) rows m … m + 7 or m + 8 … (i mod 2); .trans turns
+        // each 8×8 k-major matrix into the m-major a_i of the fragment.
+        int matrix = lane >> 3, k = kk + (lane & 7) + ((matrix >> 1) << 3), row = m + ((matrix & 1) << 3);
+        return WarpMatrix.LoadX4<Transposed>(shared, k * Stride + row, scratch).AsFragmentA();
+    }
+}
+
+/// <summary>
 /// How B is stored, as compile-time behaviour: how a K step of it is staged in shared memory, and how ldmatrix reads the
 /// fragments of two 8-column tiles from the staged tile.
 /// </summary>
@@ -76,8 +140,8 @@ public struct WarpTile32x32
 /// <summary>
 /// C = act(α·A·op(B) + β·C + bias) with A and B in 16-bit floats (<see cref="IMmaFormat"/>: bf16 or f16), fp32 accumulation on
 /// the tensor cores (<see cref="WarpMma"/>), C in fp32; batched with strides and broadcast as <see cref="MatMulProblem"/>;
-/// any M, N, K. A is used as stored (<see cref="MatMulProblem.TransA"/> must be 0); B's storage is a compile-time choice
-/// (<see cref="KMajorB"/>, <see cref="NMajorB"/>).
+/// any M, N, K. How A and B are stored is a compile-time choice (<see cref="MMajorA"/>, <see cref="KMajorA"/> for a transposed
+/// A; <see cref="KMajorB"/>, <see cref="NMajorB"/>).
 /// </summary>
 /// <remarks>
 /// A group of <see cref="Threads"/> threads (4 warps, 2 × 2) owns a <see cref="BlockM"/>×<see cref="BlockN"/> block of C and
@@ -93,11 +157,11 @@ public static class HalfMatMulKernels
     /// <summary>Threads per group: 4 warps.</summary>
     public const int Threads = 128;
 
-    /// <summary>Halves per staged row of A: 32 k and 8 of padding.</summary>
-    public const int StrideA = BlockK + 8;
+    /// <summary>Halves the staged A takes in either layout (m-major: 64 × 40; k-major: 32 × 72).</summary>
+    public const int StagedHalvesA = BlockM * MMajorA.Stride;
 
-    /// <summary>Halves of shared memory the staged tiles take (A, then B in either layout).</summary>
-    public const int StagedHalves = BlockM * StrideA + BlockN * NMajorB.Stride;
+    /// <summary>Halves of shared memory the staged tiles take (A, then B, each in either layout).</summary>
+    public const int StagedHalves = StagedHalvesA + BlockN * NMajorB.Stride;
 
     /// <summary>Dynamic shared bytes a launch needs: the staged tiles, plus the portable primitives' scratch where they run (not on CUDA).</summary>
     public static int SharedBytes(bool onCuda) =>
@@ -108,9 +172,10 @@ public static class HalfMatMulKernels
     /// Launch: grid (⌈N / <see cref="BlockN"/>⌉, ⌈M / <see cref="BlockM"/>⌉, batch), groups of <see cref="Threads"/>, dynamic shared
     /// memory of <see cref="SharedBytes"/> bytes.
     /// </summary>
-    public static void TensorCore<TFormat, TOperandB>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, ArrayView<float> bias,
+    public static void TensorCore<TFormat, TOperandA, TOperandB>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, ArrayView<float> bias,
         MatMulProblem p)
         where TFormat : struct, IMmaFormat
+        where TOperandA : struct, IHalfGemmOperandA
         where TOperandB : struct, IHalfGemmOperandB
     {
         int thread = Group.IdxX, lane = thread & (MmaLayout.WarpSize - 1), warp = thread / MmaLayout.WarpSize;
@@ -121,25 +186,20 @@ public static class HalfMatMulKernels
         int mmaScratchFloats = Threads / MmaLayout.WarpSize * WarpMma.ScratchFloatsPerWarp;
         var mmaScratch = SharedMemory.GetDynamic<float>().SubView(StagedHalves / 2, mmaScratchFloats);
         var matrixScratch = SharedMemory.GetDynamic<int>().SubView(StagedHalves / 2 + mmaScratchFloats);
-        var tileA = shared.SubView(0, BlockM * StrideA);
-        var tileB = shared.SubView(BlockM * StrideA, BlockN * NMajorB.Stride);
-        const int tileBStart = BlockM * StrideA;
+        var tileA = shared.SubView(0, StagedHalvesA);
+        var tileB = shared.SubView(StagedHalvesA, BlockN * NMajorB.Stride);
+        const int tileBStart = StagedHalvesA;
 
         var tile = default(WarpTile32x32);
-        // This lane's row of the ldmatrix that loads A's 16×16 fragment: matrix i = lane / 8 holds rows 0–7 or 8–15 (i mod 2)
-        // of columns 0–7 or 8–15 (i / 2).
-        int quadrant = lane >> 3;
-        int aRow = warpRow + (lane & 7) + ((quadrant & 1) << 3), aColumn = (quadrant >> 1) << 3;
-
         for (int k0 = 0; k0 < p.K; k0 += BlockK)
         {
-            StageA(a, tileA, p, batch, m0, k0, thread);
+            default(TOperandA).Stage(a, tileA, p, batch, m0, k0, thread);
             default(TOperandB).Stage(b, tileB, p, batch, k0, n0, thread);
             Group.Barrier();
             for (int kk = 0; kk < BlockK; kk += 16)
             {
-                var a0 = WarpMatrix.LoadX4<AsStored>(shared, aRow * StrideA + kk + aColumn, matrixScratch).AsFragmentA();
-                var a1 = WarpMatrix.LoadX4<AsStored>(shared, (aRow + 16) * StrideA + kk + aColumn, matrixScratch).AsFragmentA();
+                var a0 = default(TOperandA).Load(shared, kk, warpRow, lane, matrixScratch);
+                var a1 = default(TOperandA).Load(shared, kk, warpRow + 16, lane, matrixScratch);
                 var (b0, b1) = default(TOperandB).Load(shared, tileBStart, kk, warpColumn, lane, matrixScratch);
                 var (b2, b3) = default(TOperandB).Load(shared, tileBStart, kk, warpColumn + 16, lane, matrixScratch);
                 WarpMma.MultiplyAccumulate<TFormat>(ref tile.C00, a0, b0, mmaScratch);
@@ -164,16 +224,6 @@ public static class HalfMatMulKernels
         Store(p, c, bias, batch, row + 16, column + 8, lane, tile.C11);
         Store(p, c, bias, batch, row + 16, column + 16, lane, tile.C12);
         Store(p, c, bias, batch, row + 16, column + 24, lane, tile.C13);
-    }
-
-    /// <summary>Stages A[m0 … m0 + 63, k0 … k0 + 31] row-major (rows <see cref="StrideA"/> apart), zero outside M and K; k fastest, as stored.</summary>
-    private static void StageA(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread)
-    {
-        for (int e = thread; e < BlockM * BlockK; e += Threads)
-        {
-            int mm = e / BlockK, kk = e % BlockK;
-            tile[mm * StrideA + kk] = m0 + mm < p.M && k0 + kk < p.K ? a[p.OffsetA(batch, m0 + mm, k0 + kk)] : (ushort)0;
-        }
     }
 
     /// <summary>The epilogue of one m16n8 accumulator whose top-left element is C[row, column]; elements outside M or N are dropped.</summary>

@@ -15,19 +15,27 @@ namespace GpuAttention.Tests;
 [Collection(AcceleratorCollection.Name)]
 public sealed class HalfMatMulTests
 {
-    public static TheoryData<string, string, bool> Cases()
+    /// <summary>
+    /// Every device with the tensor-core kernel: bf16 and f16, B as stored and transposed (Linear weights); a transposed A in
+    /// two of those (each specialisation costs PoCL ~10–40 s to compile, so not all four).
+    /// </summary>
+    public static TheoryData<string, string, bool, bool> Cases()
     {
-        var data = new TheoryData<string, string, bool>();
+        var data = new TheoryData<string, string, bool, bool>();
         foreach (string name in TestDevices.Names.Where(n => n != "cpu"))
-        foreach (string format in new[] { "bf16", "f16" })
-        foreach (bool linear in new[] { false, true })
-            data.Add(name, format, linear);
+        {
+            foreach (string format in new[] { "bf16", "f16" })
+            foreach (bool linear in new[] { false, true })
+                data.Add(name, format, linear, false);
+            data.Add(name, "bf16", true, true);
+            data.Add(name, "f16", false, true);
+        }
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void TensorCoreGemmMatchesAPlainReference(string deviceName, string format, bool linear)
+    public void TensorCoreGemmMatchesAPlainReference(string deviceName, string format, bool linear, bool transposeA)
     {
         const int batch = 2, m = 67, n = 45, k = 71;
         bool bf16 = format == "bf16";
@@ -35,19 +43,23 @@ public sealed class HalfMatMulTests
         float[] c = RandomData.Uniform(batch * m * n, 53, 4f), bias = RandomData.Uniform(n, 54);
         var p = new MatMulProblem
         {
-            Batch = batch, M = m, N = n, K = k, Lda = k, Ldb = linear ? k : n, Ldc = n,
+            Batch = batch, M = m, N = n, K = k, Lda = transposeA ? m : k, Ldb = linear ? k : n, Ldc = n,
             BatchStrideA = (long)m * k, BatchStrideB = 0, BatchStrideC = (long)m * n,
-            TransB = linear ? 1 : 0, Alpha = 0.5f, Beta = 0.25f, HasBias = 1, Activation = (int)Activation.Gelu,
+            TransA = transposeA ? 1 : 0, TransB = linear ? 1 : 0, Alpha = 0.5f, Beta = 0.25f, HasBias = 1, Activation = (int)Activation.Gelu,
         };
 
         var device = TestDevices.Get(deviceName);
         var accelerator = ((IlgpuBackend)device.Backend).Accelerator;
-        var kernel = (bf16, linear) switch
+        var kernel = (bf16, transposeA, linear) switch
         {
-            (true, false) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, KMajorB>),
-            (true, true) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, NMajorB>),
-            (false, false) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, KMajorB>),
-            (false, true) => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, NMajorB>),
+            (true, false, false) => Load<Bf16Mma, MMajorA, KMajorB>(accelerator),
+            (true, false, true) => Load<Bf16Mma, MMajorA, NMajorB>(accelerator),
+            (true, true, false) => Load<Bf16Mma, KMajorA, KMajorB>(accelerator),
+            (true, true, true) => Load<Bf16Mma, KMajorA, NMajorB>(accelerator),
+            (false, false, false) => Load<F16Mma, MMajorA, KMajorB>(accelerator),
+            (false, false, true) => Load<F16Mma, MMajorA, NMajorB>(accelerator),
+            (false, true, false) => Load<F16Mma, KMajorA, KMajorB>(accelerator),
+            (false, true, true) => Load<F16Mma, KMajorA, NMajorB>(accelerator),
         };
         using var da = accelerator.Allocate1D(a);
         using var db = accelerator.Allocate1D(b);
@@ -67,7 +79,9 @@ public sealed class HalfMatMulTests
             double dot = 0, magnitude = 0;
             for (int q = 0; q < k; q++)
             {
-                double product = SixteenBit.Value(a[t * m * k + i * k + q], bf16) * SixteenBit.Value(linear ? b[j * k + q] : b[q * n + j], bf16);
+                // op(A)[i, q]: A stored [M, K], or [K, M] when transposed.
+                ushort aBits = transposeA ? a[t * m * k + q * m + i] : a[t * m * k + i * k + q];
+                double product = SixteenBit.Value(aBits, bf16) * SixteenBit.Value(linear ? b[j * k + q] : b[q * n + j], bf16);
                 dot += product;
                 magnitude += Math.Abs(product);
             }
@@ -79,4 +93,12 @@ public sealed class HalfMatMulTests
                 $"[{t}, {i}, {j}]: got {got[at]}, want {want} (difference {Math.Abs(got[at] - want):E2}, tolerance {tolerance:E2})");
         }
     }
+
+    private static Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem> Load<TFormat, TOperandA, TOperandB>(
+        Accelerator accelerator)
+        where TFormat : struct, IMmaFormat
+        where TOperandA : struct, IHalfGemmOperandA
+        where TOperandB : struct, IHalfGemmOperandB =>
+        accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(
+            HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB>);
 }

@@ -30,8 +30,8 @@ public static class MatMul
     /// <para>
     /// <paramref name="a"/> and <paramref name="b"/> may both be <see cref="DType.F16"/> or both <see cref="DType.BF16"/>
     /// (with <see cref="MatMulAlgorithm.Auto"/>): products accumulate in fp32 into an F32 <paramref name="c"/> (bias F32).
-    /// On CUDA that is the tensor-core kernel when <paramref name="a"/> is not transposed; elsewhere, and for a transposed
-    /// A, the operands are widened exactly into F32 scratch and multiplied in fp32.
+    /// On CUDA that is the tensor-core kernel, either operand transposed or not; elsewhere the operands are widened exactly
+    /// into F32 scratch and multiplied in fp32.
     /// </para>
     /// </summary>
     public static void Multiply(DeviceTensor a, DeviceTensor b, DeviceTensor c, bool transposeA = false,

@@ -38,12 +38,12 @@ internal sealed partial class IlgpuBackend
     }
 
     /// <summary>
-    /// On CUDA the tensor-core GEMM (<see cref="HalfMatMulKernels"/>) for A as stored; a transposed A, and every other
-    /// ILGPU device (whose portable mma body exists for checking, not for speed), take the widening path of the base class.
+    /// On CUDA the tensor-core GEMM (<see cref="HalfMatMulKernels"/>), A and B each stored transposed or not; every other
+    /// ILGPU device (whose portable mma body exists for checking, not for speed) takes the widening path of the base class.
     /// </summary>
     public override void MatMulSixteenBit(MatMulProblem p, DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias)
     {
-        if (Kind != DeviceKind.Cuda || p.TransA != 0)
+        if (Kind != DeviceKind.Cuda)
         {
             base.MatMulSixteenBit(p, a, b, c, bias);
             return;
@@ -53,7 +53,7 @@ internal sealed partial class IlgpuBackend
             new Index3D((p.N + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (p.M + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, p.Batch),
             new Index3D(HalfMatMulKernels.Threads, 1, 1),
             SharedMemoryConfig.RequestDynamic<byte>(HalfMatMulKernels.SharedBytes(onCuda: true)));
-        Kernels.TensorCoreMatMul(a.DType == DType.BF16, p.TransB != 0)(config, View<ushort>(a), View<ushort>(b), Floats(c), FloatsOrEmpty(bias), p);
+        Kernels.TensorCoreMatMul(a.DType == DType.BF16, p.TransA != 0, p.TransB != 0)(config, View<ushort>(a), View<ushort>(b), Floats(c), FloatsOrEmpty(bias), p);
     }
 
     /// <summary>Rows and columns of C one group of the tiled kernel computes.</summary>

@@ -29,7 +29,7 @@ internal sealed class KernelLibrary
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>> mergeHeadsGather;
     private readonly Lazy<Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>> embeddingLayerNorm;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>> gatherRows;
-    private readonly Lazy<Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>> tensorCoreBf16, tensorCoreBf16Linear, tensorCoreF16, tensorCoreF16Linear;
+    private readonly Dictionary<(bool Bf16, bool TransA, bool TransB), Lazy<Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>>> tensorCoreMatMul;
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<ushort>>> f32ToF16, f32ToBF16;
     private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<float>>> f16ToF32, bf16ToF32;
     private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<ushort>>> f16ToBF16, bf16ToF16;
@@ -81,10 +81,17 @@ internal sealed class KernelLibrary
         mergeHeadsGather = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ElementwiseKernels.MergeHeadsGather));
         embeddingLayerNorm = new(() => accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(LayerNormKernels.EmbeddingLayerNorm));
         gatherRows = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.GatherRows));
-        tensorCoreBf16 = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, KMajorB>));
-        tensorCoreBf16Linear = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<Bf16Mma, NMajorB>));
-        tensorCoreF16 = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, KMajorB>));
-        tensorCoreF16Linear = new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(HalfMatMulKernels.TensorCore<F16Mma, NMajorB>));
+        tensorCoreMatMul = new()
+        {
+            [(true, false, false)] = TensorCoreGemm<Bf16Mma, MMajorA, KMajorB>(accelerator),
+            [(true, false, true)] = TensorCoreGemm<Bf16Mma, MMajorA, NMajorB>(accelerator),
+            [(true, true, false)] = TensorCoreGemm<Bf16Mma, KMajorA, KMajorB>(accelerator),
+            [(true, true, true)] = TensorCoreGemm<Bf16Mma, KMajorA, NMajorB>(accelerator),
+            [(false, false, false)] = TensorCoreGemm<F16Mma, MMajorA, KMajorB>(accelerator),
+            [(false, false, true)] = TensorCoreGemm<F16Mma, MMajorA, NMajorB>(accelerator),
+            [(false, true, false)] = TensorCoreGemm<F16Mma, KMajorA, KMajorB>(accelerator),
+            [(false, true, true)] = TensorCoreGemm<F16Mma, KMajorA, NMajorB>(accelerator),
+        };
         f32ToF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToF16>));
         f32ToBF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToBF16>));
         f16ToF32 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ElementwiseKernels.Convert<ushort, float, F16ToF32>));
@@ -98,14 +105,9 @@ internal sealed class KernelLibrary
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem> MatMulTiled(int groupX, int groupY, int depth) =>
         matMulTiled[(groupX, groupY, depth)].Value;
     /// <summary>The tensor-core GEMM for bf16 (else f16) operands, with B stored K×N (else N×K, a Linear weight).</summary>
-    public Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem> TensorCoreMatMul(bool bf16, bool linear) =>
-        (bf16, linear) switch
-        {
-            (true, false) => tensorCoreBf16.Value,
-            (true, true) => tensorCoreBf16Linear.Value,
-            (false, false) => tensorCoreF16.Value,
-            (false, true) => tensorCoreF16Linear.Value,
-        };
+    /// <summary>The tensor-core GEMM for bf16 or f16 operands, A stored transposed or not, B stored transposed or not.</summary>
+    public Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem> TensorCoreMatMul(bool bf16, bool transA, bool transB) =>
+        tensorCoreMatMul[(bf16, transA, transB)].Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int> MaskedSoftmax => maskedSoftmax.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int> LayerNorm => layerNorm.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float> L2Normalize => l2Normalize.Value;
@@ -124,6 +126,14 @@ internal sealed class KernelLibrary
         tensorCoreAttention.TryGetValue((bf16, headDim, sixteenBitOutput), out var kernel)
             ? kernel.Value
             : throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "the tensor-core attention is compiled for head dimensions 64 and 128");
+
+    private static Lazy<Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>> TensorCoreGemm<TFormat, TOperandA, TOperandB>(
+        Accelerator accelerator)
+        where TFormat : struct, IMmaFormat
+        where TOperandA : struct, IHalfGemmOperandA
+        where TOperandB : struct, IHalfGemmOperandB =>
+        new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(
+            HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB>));
 
     private static Lazy<TensorCoreAttentionKernel> TensorCoreFlash<TFormat, TPacking, THead, TOutput>(Accelerator accelerator,
         Func<ArrayView<float>, ArrayView<ushort>, TOutput> output)
