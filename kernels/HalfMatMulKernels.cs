@@ -130,6 +130,44 @@ public readonly struct NMajorB : IHalfGemmOperandB
     }
 }
 
+/// <summary>Where the GEMM's C lives, as compile-time behaviour: fp32, or a 16-bit format the result is rounded to.</summary>
+public interface IGemmOutput
+{
+    /// <summary>C's element <paramref name="at"/> as a float (read when β ≠ 0).</summary>
+    float Load(long at);
+
+    /// <summary>Writes <paramref name="value"/> to C's element <paramref name="at"/>.</summary>
+    void Store(long at, float value);
+}
+
+/// <summary>C in fp32.</summary>
+public struct F32GemmOutput : IGemmOutput
+{
+    /// <summary>C's elements.</summary>
+    public ArrayView<float> Values;
+
+    /// <inheritdoc />
+    public readonly float Load(long at) => Values[at];
+
+    /// <inheritdoc />
+    public readonly void Store(long at, float value) => Values[at] = value;
+}
+
+/// <summary>C in a 16-bit format: read by <typeparamref name="TWiden"/> (exact), written rounded to nearest-even by <typeparamref name="TNarrow"/>.</summary>
+public struct SixteenBitGemmOutput<TNarrow, TWiden> : IGemmOutput
+    where TNarrow : struct, IElementConversion<float, ushort>
+    where TWiden : struct, IElementConversion<ushort, float>
+{
+    /// <summary>C's bits.</summary>
+    public ArrayView<ushort> Values;
+
+    /// <inheritdoc />
+    public readonly float Load(long at) => default(TWiden).Convert(Values[at]);
+
+    /// <inheritdoc />
+    public readonly void Store(long at, float value) => Values[at] = default(TNarrow).Convert(value);
+}
+
 /// <summary>A warp's 32×32 tile of the output: 2 × 4 m16n8 accumulators, held in registers (fields, indexed by constants).</summary>
 public struct WarpTile32x32
 {
@@ -138,8 +176,9 @@ public struct WarpTile32x32
 }
 
 /// <summary>
-/// C = act(α·A·op(B) + β·C + bias) with A and B in 16-bit floats (<see cref="IMmaFormat"/>: bf16 or f16), fp32 accumulation on
-/// the tensor cores (<see cref="WarpMma"/>), C in fp32; batched with strides and broadcast as <see cref="MatMulProblem"/>;
+/// C = act(α·op(A)·op(B) + β·C + bias) with A and B in 16-bit floats (<see cref="IMmaFormat"/>: bf16 or f16), fp32 accumulation on
+/// the tensor cores (<see cref="WarpMma"/>), the epilogue in fp32, C in fp32 or rounded once to a 16-bit format
+/// (<see cref="IGemmOutput"/>); batched with strides and broadcast as <see cref="MatMulProblem"/>;
 /// any M, N, K. How A and B are stored is a compile-time choice (<see cref="MMajorA"/>, <see cref="KMajorA"/> for a transposed
 /// A; <see cref="KMajorB"/>, <see cref="NMajorB"/>).
 /// </summary>
@@ -172,11 +211,12 @@ public static class HalfMatMulKernels
     /// Launch: grid (⌈N / <see cref="BlockN"/>⌉, ⌈M / <see cref="BlockM"/>⌉, batch), groups of <see cref="Threads"/>, dynamic shared
     /// memory of <see cref="SharedBytes"/> bytes.
     /// </summary>
-    public static void TensorCore<TFormat, TOperandA, TOperandB>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, ArrayView<float> bias,
+    public static void TensorCore<TFormat, TOperandA, TOperandB, TOutput>(ArrayView<ushort> a, ArrayView<ushort> b, TOutput c, ArrayView<float> bias,
         MatMulProblem p)
         where TFormat : struct, IMmaFormat
         where TOperandA : struct, IHalfGemmOperandA
         where TOperandB : struct, IHalfGemmOperandB
+        where TOutput : struct, IGemmOutput
     {
         int thread = Group.IdxX, lane = thread & (MmaLayout.WarpSize - 1), warp = thread / MmaLayout.WarpSize;
         int m0 = Grid.IdxY * BlockM, n0 = Grid.IdxX * BlockN, batch = Grid.IdxZ;
@@ -227,8 +267,9 @@ public static class HalfMatMulKernels
     }
 
     /// <summary>The epilogue of one m16n8 accumulator whose top-left element is C[row, column]; elements outside M or N are dropped.</summary>
-    private static void Store(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int row, int column, int lane,
+    private static void Store<TOutput>(MatMulProblem p, TOutput c, ArrayView<float> bias, int batch, int row, int column, int lane,
         MmaAccumulator accumulator)
+        where TOutput : struct, IGemmOutput
     {
         StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 0), column + MmaLayout.CCol(lane, 0), accumulator.C0);
         StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 1), column + MmaLayout.CCol(lane, 1), accumulator.C1);
@@ -236,9 +277,18 @@ public static class HalfMatMulKernels
         StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 3), column + MmaLayout.CCol(lane, 3), accumulator.C3);
     }
 
-    private static void StoreElement(MatMulProblem p, ArrayView<float> c, ArrayView<float> bias, int batch, int m, int n, float value)
+    /// <summary>act(α·dot + β·C + bias) in fp32, as <see cref="MatMulKernels"/>' epilogue, then stored by the output.</summary>
+    private static void StoreElement<TOutput>(MatMulProblem p, TOutput c, ArrayView<float> bias, int batch, int m, int n, float dot)
+        where TOutput : struct, IGemmOutput
     {
-        if (m < p.M && n < p.N)
-            MatMulKernels.Store(p, c, bias, batch, m, n, value);
+        if (m >= p.M || n >= p.N)
+            return;
+        long at = p.OffsetC(batch, m, n);
+        float value = p.Alpha * dot;
+        if (p.Beta != 0f)
+            value += p.Beta * c.Load(at);
+        if (p.HasBias != 0)
+            value += bias[n];
+        c.Store(at, ActivationMath.Apply(value, p.Activation));
     }
 }

@@ -33,6 +33,8 @@ public sealed class HalfMatMulTests
         return data;
     }
 
+    public static TheoryData<string> IlgpuDevices() => [.. TestDevices.Names.Where(n => n != "cpu")];
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void TensorCoreGemmMatchesAPlainReference(string deviceName, string format, bool linear, bool transposeA)
@@ -94,11 +96,65 @@ public sealed class HalfMatMulTests
         }
     }
 
+    /// <summary>
+    /// The kernel's 16-bit C (the specialisation CUDA runs for a BF16 or F16 C): β reads C's 16-bit values exactly and the
+    /// fp32 epilogue's result is rounded once to nearest-even — within the fp32 tolerance plus half an ulp (relative 2⁻⁸ for
+    /// bf16, 2⁻¹¹ for f16). One specialisation per device (bf16, Linear B): PoCL compiles each for ~10–40 s.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(IlgpuDevices))]
+    public void TensorCoreGemmRoundsIntoASixteenBitC(string deviceName)
+    {
+        const int batch = 2, m = 67, n = 45, k = 71;
+        ushort[] a = SixteenBit.Bits(RandomData.Uniform(batch * m * k, 55, 2f), true), b = SixteenBit.Bits(RandomData.Uniform(n * k, 56, 2f), true);
+        ushort[] c = SixteenBit.Bits(RandomData.Uniform(batch * m * n, 57, 4f), true);
+        float[] bias = RandomData.Uniform(n, 58);
+        var p = new MatMulProblem
+        {
+            Batch = batch, M = m, N = n, K = k, Lda = k, Ldb = k, Ldc = n, BatchStrideA = (long)m * k, BatchStrideB = 0, BatchStrideC = (long)m * n,
+            TransB = 1, Alpha = 0.5f, Beta = 0.25f, HasBias = 1, Activation = (int)Activation.Gelu,
+        };
+        var accelerator = ((IlgpuBackend)TestDevices.Get(deviceName).Backend).Accelerator;
+        var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, SixteenBitGemmOutput<F32ToBF16, BF16ToF32>, ArrayView<float>, MatMulProblem>(
+            HalfMatMulKernels.TensorCore<Bf16Mma, MMajorA, NMajorB, SixteenBitGemmOutput<F32ToBF16, BF16ToF32>>);
+        using var da = accelerator.Allocate1D(a);
+        using var db = accelerator.Allocate1D(b);
+        using var dc = accelerator.Allocate1D(c);
+        using var dbias = accelerator.Allocate1D(bias);
+        var config = new KernelConfig(
+            new Index3D((n + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (m + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, batch),
+            new Index3D(HalfMatMulKernels.Threads, 1, 1),
+            SharedMemoryConfig.RequestDynamic<byte>(HalfMatMulKernels.SharedBytes(onCuda: accelerator.AcceleratorType == AcceleratorType.Cuda)));
+        kernel(config, da.View, db.View, new SixteenBitGemmOutput<F32ToBF16, BF16ToF32> { Values = dc.View }, dbias.View, p);
+        ushort[] got = dc.GetAsArray1D();
+
+        for (int t = 0; t < batch; t++)
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double dot = 0, magnitude = 0;
+            for (int q = 0; q < k; q++)
+            {
+                double product = SixteenBit.Value(a[t * m * k + i * k + q], true) * SixteenBit.Value(b[j * k + q], true);
+                dot += product;
+                magnitude += Math.Abs(product);
+            }
+            int at = t * m * n + i * n + j;
+            double old = SixteenBit.Value(c[at], true), value = SixteenBit.Value(got[at], true);
+            double want = ReferenceOps.Gelu(0.5 * dot + 0.25 * old + bias[j]);
+            double tolerance = 1e-5 * (0.5 * magnitude + Math.Abs(0.25 * old) + Math.Abs(bias[j])) + Math.Pow(2, -8) * Math.Abs(want) + 1e-6;
+            Assert.True(Math.Abs(value - want) <= tolerance, $"[{t}, {i}, {j}]: got {value}, want {want} (tolerance {tolerance:E2})");
+        }
+    }
+
     private static Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem> Load<TFormat, TOperandA, TOperandB>(
         Accelerator accelerator)
         where TFormat : struct, IMmaFormat
         where TOperandA : struct, IHalfGemmOperandA
-        where TOperandB : struct, IHalfGemmOperandB =>
-        accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(
-            HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB>);
+        where TOperandB : struct, IHalfGemmOperandB
+    {
+        var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, F32GemmOutput, ArrayView<float>, MatMulProblem>(
+            HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB, F32GemmOutput>);
+        return (config, a, b, c, bias, p) => kernel(config, a, b, new F32GemmOutput { Values = c }, bias, p);
+    }
 }

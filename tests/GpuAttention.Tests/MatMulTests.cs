@@ -124,8 +124,7 @@ public sealed class MatMulTests
     }
 
     /// <summary>
-    /// 16-bit A and B, fp32 accumulation into F32 C, on every device (tensor cores on CUDA for A as stored, widening to F32
-    /// elsewhere): a batch of 2 over a shared B, odd sizes, α, β, bias and ReLU, against a double-precision product of the
+    /// 16-bit A and B, fp32 accumulation into F32 C, on every device (tensor cores on CUDA, widening to F32 elsewhere): a batch of 2 over a shared B, odd sizes, α, β, bias and ReLU, against a double-precision product of the
     /// same 16-bit values.
     /// </summary>
     [Theory]
@@ -164,6 +163,60 @@ public sealed class MatMulTests
         }
     }
 
+    /// <summary>
+    /// A C in the operands' 16-bit dtype: β reads its 16-bit values exactly, the epilogue runs in fp32 and the result is
+    /// rounded once to nearest-even — within the fp32 product's tolerance plus half an ulp of the format (u = 2⁻⁸ for
+    /// bf16, 2⁻¹¹ for f16, relative); a truncating conversion would miss that by up to an ulp.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(SixteenBitOutputCases))]
+    public void SixteenBitResultIsRoundedOnceIntoC(string deviceName, string format, bool transA)
+    {
+        const int batch = 2, m = 37, n = 23, k = 41;
+        bool bf16 = format == "bf16";
+        var device = TestDevices.Get(deviceName);
+        ushort[] aBits = SixteenBit.Bits(RandomData.Uniform(batch * m * k, 65, 2f), bf16), bBits = SixteenBit.Bits(RandomData.Uniform(n * k, 66, 2f), bf16);
+        ushort[] cBits = SixteenBit.Bits(RandomData.Uniform(batch * m * n, 67, 4f), bf16);
+        float[] bias = RandomData.Uniform(n, 68);
+        using var a = Upload(device, aBits, bf16, transA ? [batch, k, m] : [batch, m, k]);
+        using var b = Upload(device, bBits, bf16, [n, k]);
+        using var c = Upload(device, cBits, bf16, [batch, m, n]);
+        using var tbias = device.Upload(bias, n);
+        MatMul.Multiply(a, b, c, transA, transposeB: true, alpha: 0.5f, beta: 0.25f, bias: tbias, activation: Activation.Gelu);
+
+        Assert.Equal(bf16 ? DType.BF16 : DType.F16, c.DType);
+        float[] got = c.ToArray();
+        double u = bf16 ? Math.Pow(2, -8) : Math.Pow(2, -11);
+        for (int t = 0; t < batch; t++)
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double dot = 0, magnitude = 0;
+            for (int q = 0; q < k; q++)
+            {
+                double product = SixteenBit.Value(aBits[t * m * k + (transA ? q * m + i : i * k + q)], bf16) * SixteenBit.Value(bBits[j * k + q], bf16);
+                dot += product;
+                magnitude += Math.Abs(product);
+            }
+            int at = (t * m + i) * n + j;
+            double old = SixteenBit.Value(cBits[at], bf16);
+            double want = ReferenceOps.Gelu(0.5 * dot + 0.25 * old + bias[j]);
+            double tolerance = 1e-5 * (0.5 * magnitude + Math.Abs(0.25 * old) + Math.Abs(bias[j])) + u * Math.Abs(want) + 1e-6;
+            Assert.True(Math.Abs(got[at] - want) <= tolerance, $"[{t}, {i}, {j}]: got {got[at]}, want {want} (tolerance {tolerance:E2})");
+        }
+    }
+
+    public static TheoryData<string, string, bool> SixteenBitOutputCases()
+    {
+        var data = new TheoryData<string, string, bool>();
+        foreach (string device in TestDevices.Names)
+        {
+            data.Add(device, "bf16", false);
+            data.Add(device, "f16", true);
+        }
+        return data;
+    }
+
     [Theory]
     [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
     public void SixteenBitOperandsMustShareADTypeAndTakeAuto(string deviceName)
@@ -178,6 +231,10 @@ public sealed class MatMulTests
         Assert.Contains("F16", mixed.Message);
         Assert.Contains("BF16", mixed.Message);
         Assert.Equal("b", Assert.Throws<ArgumentException>(() => MatMul.Multiply(f16, f32, c)).ParamName);
+        var otherFormat = Assert.Throws<ArgumentException>(() => MatMul.Multiply(bf16, bf16, f16));
+        Assert.Equal("c", otherFormat.ParamName);
+        Assert.Contains("F32 or BF16", otherFormat.Message);
+        Assert.Contains("'c'", Assert.Throws<NotSupportedException>(() => MatMul.Multiply(f32, f32, bf16)).Message);
         if (device.Backend.MatMulAlgorithms.Count > 0)
             Assert.Equal("algorithm", Assert.Throws<ArgumentException>(() => MatMul.Multiply(f16, f16, c, algorithm: device.Backend.MatMulAlgorithms[0])).ParamName);
     }

@@ -88,13 +88,16 @@ public sealed class PtxGateTests(ITestOutputHelper output)
                 "the pair-packing primitive's check kernel, one pair per thread: " + Streaming + "; its SASS must hold the packing conversion",
                 ["F2FP"]));
         foreach (var (format, formatType, mma) in new[] { ("Bf16Mma", typeof(Bf16Mma), "HMMA.16816.F32.BF16"), ("F16Mma", typeof(F16Mma), "HMMA.16816.F32") })
-        foreach (var (operandA, operandAType, operand, operandType, loadB) in new[]
+        foreach (var (operandA, operandAType, operand, operandType, output, outputType, loadB) in new[]
         {
-            ("MMajorA", typeof(MMajorA), "KMajorB", typeof(KMajorB), "LDSM.16.MT88.4"), ("MMajorA", typeof(MMajorA), "NMajorB", typeof(NMajorB), "LDSM.16.M88.4"),
-            ("KMajorA", typeof(KMajorA), "NMajorB", typeof(NMajorB), "LDSM.16.MT88.4"),
+            ("MMajorA", typeof(MMajorA), "KMajorB", typeof(KMajorB), "F32", typeof(F32GemmOutput), "LDSM.16.MT88.4"),
+            ("MMajorA", typeof(MMajorA), "NMajorB", typeof(NMajorB), "F32", typeof(F32GemmOutput), "LDSM.16.M88.4"),
+            ("KMajorA", typeof(KMajorA), "NMajorB", typeof(NMajorB), "F32", typeof(F32GemmOutput), "LDSM.16.MT88.4"),
+            ("MMajorA", typeof(MMajorA), "NMajorB", typeof(NMajorB), "16-bit",
+                format == "Bf16Mma" ? typeof(SixteenBitGemmOutput<F32ToBF16, BF16ToF32>) : typeof(SixteenBitGemmOutput<F32ToF16, F16ToF32>), "LDSM.16.M88.4"),
         })
-            kernels.Add(new($"HalfMatMulKernels.TensorCore<{format}, {operandA}, {operand}>",
-                typeof(HalfMatMulKernels).GetMethod(nameof(HalfMatMulKernels.TensorCore))!.MakeGenericMethod(formatType, operandAType, operandType), true,
+            kernels.Add(new($"HalfMatMulKernels.TensorCore<{format}, {operandA}, {operand}, {output} C>",
+                typeof(HalfMatMulKernels).GetMethod(nameof(HalfMatMulKernels.TensorCore))!.MakeGenericMethod(formatType, operandAType, operandType, outputType), true,
                 HalfMatMulKernels.Threads, HalfMatMulKernels.SharedBytes(onCuda: true), 128, true,
                 "a warp's 32×32 output tile is 32 fp32 accumulators plus A's and B's fragments: ≤ 128 registers keeps 4 groups of 4 warps (25 %) " +
                 "per SM, what an mma.sync GEMM with this much work per warp needs; the SASS must hold the mma and both ldmatrix loads",

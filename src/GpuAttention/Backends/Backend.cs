@@ -90,8 +90,9 @@ internal abstract class Backend : IDisposable
     public abstract void MatMul(MatMulProblem p, DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias, MatMulAlgorithm algorithm);
 
     /// <summary>
-    /// The matmul with A and B in one 16-bit dtype, fp32 accumulation, C and bias F32. By default A and B are widened
-    /// (exactly) into F32 scratch tensors and multiplied by <see cref="MatMul"/>; a backend with a 16-bit kernel overrides it.
+    /// The matmul with A and B in one 16-bit dtype, fp32 accumulation, bias F32, C F32 or that dtype. By default A and B are
+    /// widened (exactly) into F32 scratch tensors and multiplied by <see cref="MatMul"/>, into C or, for a 16-bit C, into F32
+    /// scratch (holding C's values when β reads them) rounded into C at the end; a backend with a 16-bit kernel overrides it.
     /// </summary>
     public virtual void MatMulSixteenBit(MatMulProblem p, DeviceTensor a, DeviceTensor b, DeviceTensor c, DeviceTensor? bias)
     {
@@ -99,7 +100,16 @@ internal abstract class Backend : IDisposable
         using var wideB = b.Device.Allocate(DType.F32, [.. b.Shape]);
         Convert(a, wideA);
         Convert(b, wideB);
-        MatMul(p, wideA, wideB, c, bias, MatMulAlgorithm.Auto);
+        if (c.DType == DType.F32)
+        {
+            MatMul(p, wideA, wideB, c, bias, MatMulAlgorithm.Auto);
+            return;
+        }
+        using var wideC = c.Device.Allocate(DType.F32, [.. c.Shape]);
+        if (p.Beta != 0f)
+            Convert(c, wideC);
+        MatMul(p, wideA, wideB, wideC, bias, MatMulAlgorithm.Auto);
+        Convert(wideC, c);
     }
 
     public abstract void Softmax(SoftmaxProblem p, DeviceTensor x, DeviceTensor y, ResolvedMask mask);

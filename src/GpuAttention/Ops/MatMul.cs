@@ -29,9 +29,10 @@ public static class MatMul
     /// accepts only <see cref="MatMulAlgorithm.Auto"/>.
     /// <para>
     /// <paramref name="a"/> and <paramref name="b"/> may both be <see cref="DType.F16"/> or both <see cref="DType.BF16"/>
-    /// (with <see cref="MatMulAlgorithm.Auto"/>): products accumulate in fp32 into an F32 <paramref name="c"/> (bias F32).
-    /// On CUDA that is the tensor-core kernel, either operand transposed or not; elsewhere the operands are widened exactly
-    /// into F32 scratch and multiplied in fp32.
+    /// (with <see cref="MatMulAlgorithm.Auto"/>): products accumulate in fp32, the epilogue (α, β·C, bias F32, activation) runs
+    /// in fp32, and <paramref name="c"/> is F32 or the operands' dtype (the result rounded once to nearest-even; β·C reads
+    /// its 16-bit values exactly). On CUDA that is the tensor-core kernel, either operand transposed or not; elsewhere the
+    /// operands (and a 16-bit C that β reads) are widened exactly into F32 scratch, multiplied in fp32 and rounded into C.
     /// </para>
     /// </summary>
     public static void Multiply(DeviceTensor a, DeviceTensor b, DeviceTensor c, bool transposeA = false,
@@ -77,15 +78,19 @@ public static class MatMul
         if (bias is not null)
             Check.Shape(bias, nameof(bias), [n], "(N)");
         Check.GridLimit(batch, "batch", "the batch count");
-        // A and B may be 16-bit (one dtype for both): products accumulate in fp32 into an F32 C.
+        // A and B may be 16-bit (one dtype for both): products accumulate in fp32 into an F32 C or one of their dtype.
         bool sixteenBit = a.DType != DType.F32 || b.DType != DType.F32;
         if (sixteenBit && a.DType != b.DType)
             throw new ArgumentException($"Arguments 'a' and 'b' must share a dtype, but 'a' is {a.DType} and 'b' is {b.DType}.", nameof(b));
+        if (sixteenBit && c.DType != DType.F32 && c.DType != a.DType)
+            throw new ArgumentException(
+                $"Argument 'c' must be F32 or {a.DType} (the dtype of 'a' and 'b'), but is {c.DType}.", nameof(c));
         if (sixteenBit && algorithm != MatMulAlgorithm.Auto)
             throw new ArgumentException($"Argument 'algorithm' is {algorithm}, which applies to F32 operands; {a.DType} operands take Auto.", nameof(algorithm));
         Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", a, nameof(a));
         Check.Implemented(device, OpFamily.MatMul, "MatMul.Multiply", b, nameof(b));
-        Check.F32(device, "MatMul.Multiply", c, nameof(c));
+        if (!sixteenBit)
+            Check.F32(device, "MatMul.Multiply", c, nameof(c));
         Check.F32(device, "MatMul.Multiply", bias, nameof(bias));
 
         var p = new MatMulProblem

@@ -53,7 +53,9 @@ internal sealed partial class IlgpuBackend
             new Index3D((p.N + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (p.M + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, p.Batch),
             new Index3D(HalfMatMulKernels.Threads, 1, 1),
             SharedMemoryConfig.RequestDynamic<byte>(HalfMatMulKernels.SharedBytes(onCuda: true)));
-        Kernels.TensorCoreMatMul(a.DType == DType.BF16, p.TransA != 0, p.TransB != 0)(config, View<ushort>(a), View<ushort>(b), Floats(c), FloatsOrEmpty(bias), p);
+        bool sixteenBitOutput = c.DType != DType.F32;
+        Kernels.TensorCoreMatMul(a.DType == DType.BF16, p.TransA != 0, p.TransB != 0, sixteenBitOutput).Launch(config, View<ushort>(a), View<ushort>(b),
+            sixteenBitOutput ? default : Floats(c), sixteenBitOutput ? View<ushort>(c) : default, FloatsOrEmpty(bias), p);
     }
 
     /// <summary>Rows and columns of C one group of the tiled kernel computes.</summary>

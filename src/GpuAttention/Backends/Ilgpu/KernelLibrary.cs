@@ -29,7 +29,7 @@ internal sealed class KernelLibrary
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>> mergeHeadsGather;
     private readonly Lazy<Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>> embeddingLayerNorm;
     private readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>> gatherRows;
-    private readonly Dictionary<(bool Bf16, bool TransA, bool TransB), Lazy<Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>>> tensorCoreMatMul;
+    private readonly Dictionary<(bool Bf16, bool TransA, bool TransB, bool SixteenBitOutput), Lazy<TensorCoreMatMulKernel>> tensorCoreMatMul = [];
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<ushort>>> f32ToF16, f32ToBF16;
     private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<float>>> f16ToF32, bf16ToF32;
     private readonly Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<ushort>>> f16ToBF16, bf16ToF16;
@@ -81,17 +81,8 @@ internal sealed class KernelLibrary
         mergeHeadsGather = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int>(ElementwiseKernels.MergeHeadsGather));
         embeddingLayerNorm = new(() => accelerator.LoadStreamKernel<ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(LayerNormKernels.EmbeddingLayerNorm));
         gatherRows = new(() => accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(ElementwiseKernels.GatherRows));
-        tensorCoreMatMul = new()
-        {
-            [(true, false, false)] = TensorCoreGemm<Bf16Mma, MMajorA, KMajorB>(accelerator),
-            [(true, false, true)] = TensorCoreGemm<Bf16Mma, MMajorA, NMajorB>(accelerator),
-            [(true, true, false)] = TensorCoreGemm<Bf16Mma, KMajorA, KMajorB>(accelerator),
-            [(true, true, true)] = TensorCoreGemm<Bf16Mma, KMajorA, NMajorB>(accelerator),
-            [(false, false, false)] = TensorCoreGemm<F16Mma, MMajorA, KMajorB>(accelerator),
-            [(false, false, true)] = TensorCoreGemm<F16Mma, MMajorA, NMajorB>(accelerator),
-            [(false, true, false)] = TensorCoreGemm<F16Mma, KMajorA, KMajorB>(accelerator),
-            [(false, true, true)] = TensorCoreGemm<F16Mma, KMajorA, NMajorB>(accelerator),
-        };
+        AddTensorCoreGemms<Bf16Mma, F32ToBF16, BF16ToF32>(accelerator, bf16: true);
+        AddTensorCoreGemms<F16Mma, F32ToF16, F16ToF32>(accelerator, bf16: false);
         f32ToF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToF16>));
         f32ToBF16 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.Convert<float, ushort, F32ToBF16>));
         f16ToF32 = new(() => accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ElementwiseKernels.Convert<ushort, float, F16ToF32>));
@@ -104,10 +95,12 @@ internal sealed class KernelLibrary
     /// <summary>The tiled matmul compiled for a launch shape of <see cref="MatMulKernels.CompiledTiles"/> (LaunchProfile checks it is one).</summary>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulProblem> MatMulTiled(int groupX, int groupY, int depth) =>
         matMulTiled[(groupX, groupY, depth)].Value;
-    /// <summary>The tensor-core GEMM for bf16 (else f16) operands, with B stored K×N (else N×K, a Linear weight).</summary>
-    /// <summary>The tensor-core GEMM for bf16 or f16 operands, A stored transposed or not, B stored transposed or not.</summary>
-    public Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem> TensorCoreMatMul(bool bf16, bool transA, bool transB) =>
-        tensorCoreMatMul[(bf16, transA, transB)].Value;
+    /// <summary>
+    /// The tensor-core GEMM for bf16 or f16 operands, A stored transposed or not, B stored transposed or not, C in F32 or
+    /// in the operands' 16-bit format.
+    /// </summary>
+    public TensorCoreMatMulKernel TensorCoreMatMul(bool bf16, bool transA, bool transB, bool sixteenBitOutput) =>
+        tensorCoreMatMul[(bf16, transA, transB, sixteenBitOutput)].Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, MaskViews, SoftmaxProblem, int> MaskedSoftmax => maskedSoftmax.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormProblem, int> LayerNorm => layerNorm.Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float> L2Normalize => l2Normalize.Value;
@@ -127,13 +120,39 @@ internal sealed class KernelLibrary
             ? kernel.Value
             : throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "the tensor-core attention is compiled for head dimensions 64 and 128");
 
-    private static Lazy<Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>> TensorCoreGemm<TFormat, TOperandA, TOperandB>(
-        Accelerator accelerator)
+    /// <summary>The eight GEMM specialisations of one 16-bit format: A and B each as stored or transposed, C in F32 or that format.</summary>
+    private void AddTensorCoreGemms<TFormat, TNarrow, TWiden>(Accelerator accelerator, bool bf16)
+        where TFormat : struct, IMmaFormat
+        where TNarrow : struct, IElementConversion<float, ushort>
+        where TWiden : struct, IElementConversion<ushort, float>
+    {
+        Add<MMajorA, KMajorB>(false, false);
+        Add<MMajorA, NMajorB>(false, true);
+        Add<KMajorA, KMajorB>(true, false);
+        Add<KMajorA, NMajorB>(true, true);
+
+        void Add<TOperandA, TOperandB>(bool transA, bool transB)
+            where TOperandA : struct, IHalfGemmOperandA where TOperandB : struct, IHalfGemmOperandB
+        {
+            tensorCoreMatMul[(bf16, transA, transB, false)] =
+                TensorCoreGemm<TFormat, TOperandA, TOperandB, F32GemmOutput>(accelerator, (c, _) => new F32GemmOutput { Values = c });
+            tensorCoreMatMul[(bf16, transA, transB, true)] = TensorCoreGemm<TFormat, TOperandA, TOperandB, SixteenBitGemmOutput<TNarrow, TWiden>>(
+                accelerator, (_, c) => new SixteenBitGemmOutput<TNarrow, TWiden> { Values = c });
+        }
+    }
+
+    private static Lazy<TensorCoreMatMulKernel> TensorCoreGemm<TFormat, TOperandA, TOperandB, TOutput>(Accelerator accelerator,
+        Func<ArrayView<float>, ArrayView<ushort>, TOutput> output)
         where TFormat : struct, IMmaFormat
         where TOperandA : struct, IHalfGemmOperandA
-        where TOperandB : struct, IHalfGemmOperandB =>
-        new(() => accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem>(
-            HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB>));
+        where TOperandB : struct, IHalfGemmOperandB
+        where TOutput : struct, IGemmOutput =>
+        new(() =>
+        {
+            var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, TOutput, ArrayView<float>, MatMulProblem>(
+                HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB, TOutput>);
+            return new TensorCoreMatMulKernel((config, a, b, c32, c16, bias, p) => kernel(config, a, b, output(c32, c16), bias, p));
+        });
 
     private static Lazy<TensorCoreAttentionKernel> TensorCoreFlash<TFormat, TPacking, THead, TOutput>(Accelerator accelerator,
         Func<ArrayView<float>, ArrayView<ushort>, TOutput> output)
@@ -177,3 +196,10 @@ internal sealed record FlashAttentionKernel(
 /// </summary>
 internal sealed record TensorCoreAttentionKernel(
     Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, MaskViews, AttentionProblem> Launch);
+
+/// <summary>
+/// A loaded <see cref="HalfMatMulKernels.TensorCore"/> specialisation: A, B, C as F32 or 16-bit (the specialisation writes
+/// one), bias, problem.
+/// </summary>
+internal sealed record TensorCoreMatMulKernel(
+    Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, MatMulProblem> Launch);
