@@ -62,6 +62,34 @@ public static class MmaKernels
         target[3] = loaded.R3;
     }
 
+    /// <summary>
+    /// The <see cref="AsyncCopy"/> primitive's check: one group copies <paramref name="rows"/> rows of <paramref name="stride"/>
+    /// halves (a multiple of 8) from <paramref name="source"/> into shared memory (set to 0xFFFF first) in 16-byte chunks, the first
+    /// <paramref name="width"/> halves of each row read and the rest zero-filled, waits for them, then writes shared memory
+    /// to <paramref name="target"/> as is. <paramref name="sourceAddress"/>: the source's device address (CUDA). Dynamic
+    /// shared memory: rows · stride halves.
+    /// </summary>
+    public static void CopyRowsAsync(ArrayView<ushort> source, ArrayView<ushort> target, int rows, int stride, int width, long sourceAddress)
+    {
+        var shared = SharedMemory.GetDynamic<ushort>();
+        // Every half set first, so that a chunk the copy fails to zero-fill shows in the target.
+        for (int e = Group.IdxX; e < rows * stride; e += Group.DimX)
+            shared[e] = ushort.MaxValue;
+        Group.Barrier();
+        int chunksPerRow = stride / AsyncCopy.Halves;
+        for (int chunk = Group.IdxX; chunk < rows * chunksPerRow; chunk += Group.DimX)
+        {
+            int row = chunk / chunksPerRow, column = chunk % chunksPerRow * AsyncCopy.Halves;
+            int valid = XMath.Clamp(width - column, 0, AsyncCopy.Halves);
+            AsyncCopy.Copy16(shared, row * stride + column, source, (long)row * stride + column, sourceAddress, valid);
+        }
+        AsyncCopy.Commit();
+        AsyncCopy.WaitAll();
+        Group.Barrier();
+        for (int e = Group.IdxX; e < rows * stride; e += Group.DimX)
+            target[e] = shared[e];
+    }
+
     /// <summary>packed[i] = the pair (values[2i], values[2i + 1]) rounded to 16 bits by <typeparamref name="TPacking"/>, the first in the low bits.</summary>
     public static void PackPairs<TPacking>(Index1D i, ArrayView<float> values, ArrayView<uint> packed)
         where TPacking : struct, IPairPacking =>

@@ -124,6 +124,32 @@ public sealed class MmaTests
         }
     }
 
+    public static TheoryData<string> IlgpuDevices() => [.. TestDevices.Names.Where(n => n != "cpu")];
+
+    /// <summary>
+    /// The cp.async primitive (AsyncCopy.Copy16 with commit and wait) through its check kernel: 5 rows of 24 halves in 16-byte
+    /// chunks with 19 valid halves a row, so each row has a full chunk, a partial one (3 of 8) and one read not at all — the
+    /// copy must give the source's first 19 halves of every row and zeros after them.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(IlgpuDevices))]
+    public void AsyncCopyReadsTheValidHalvesAndZeroFillsTheRest(string deviceName)
+    {
+        const int rows = 5, stride = 24, width = 19;
+        var random = new Random(43);
+        ushort[] source = Enumerable.Range(0, rows * stride).Select(_ => (ushort)random.Next(1, 65536)).ToArray();
+        var accelerator = ((IlgpuBackend)TestDevices.Get(deviceName).Backend).Accelerator;
+        var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int, long>(MmaKernels.CopyRowsAsync);
+        using var from = accelerator.Allocate1D(source);
+        using var to = accelerator.Allocate1D<ushort>(rows * stride);
+        kernel(new KernelConfig(1, 64, SharedMemoryConfig.RequestDynamic<ushort>(rows * stride)), from.View, to.View, rows, stride, width,
+            from.View.AsContiguous().LoadEffectiveAddressAsPtr().ToInt64());
+        ushort[] got = to.GetAsArray1D();
+        for (int r = 0; r < rows; r++)
+        for (int j = 0; j < stride; j++)
+            Assert.True((j < width ? source[r * stride + j] : 0) == got[r * stride + j], $"row {r}, half {j}: got {got[r * stride + j]}");
+    }
+
     public static TheoryData<string, string> IlgpuDevicesAndOrientations()
     {
         var data = new TheoryData<string, string>();

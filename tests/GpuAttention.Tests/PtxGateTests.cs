@@ -82,6 +82,9 @@ public sealed class PtxGateTests(ITestOutputHelper output)
                 4 * (16 * MmaKernels.StagedRowStride * sizeof(ushort) + WarpMatrix.ScratchIntsPerWarp * sizeof(int)), 40, true,
                 "the ldmatrix primitive's check kernel: its SASS must hold the instruction; ≤ 40 registers leaves room without mattering to occupancy",
                 [instruction]));
+        kernels.Add(new("MmaKernels.CopyRowsAsync", M(typeof(MmaKernels), nameof(MmaKernels.CopyRowsAsync)), true, 128, 16 * 1024, 32, true,
+            "the cp.async primitive's check kernel, a copy loop: its SASS must hold the asynchronous copy (LDGSTS); ≤ 32 registers: " + Streaming,
+            ["LDGSTS"]));
         foreach (var (packing, type) in new[] { ("Bf16Pair", typeof(Bf16Pair)), ("F16Pair", typeof(F16Pair)) })
             kernels.Add(new($"MmaKernels.PackPairs<{packing}>",
                 typeof(MmaKernels).GetMethod(nameof(MmaKernels.PackPairs))!.MakeGenericMethod(type), false, 256, 0, 32, true,
