@@ -67,10 +67,7 @@ public sealed class HalfMatMulTests
         using var db = accelerator.Allocate1D(b);
         using var dc = accelerator.Allocate1D(c);
         using var dbias = accelerator.Allocate1D(bias);
-        var config = new KernelConfig(
-            new Index3D((n + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (m + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, batch),
-            new Index3D(HalfMatMulKernels.Threads, 1, 1),
-            SharedMemoryConfig.RequestDynamic<byte>(HalfMatMulKernels.SharedBytes(onCuda: accelerator.AcceleratorType == AcceleratorType.Cuda)));
+        var config = Launch(accelerator, p);
         kernel(config, da.View, db.View, dc.View, dbias.View, p);
         float[] got = dc.GetAsArray1D();
 
@@ -121,10 +118,7 @@ public sealed class HalfMatMulTests
         using var db = accelerator.Allocate1D(b);
         using var dc = accelerator.Allocate1D(c);
         using var dbias = accelerator.Allocate1D(bias);
-        var config = new KernelConfig(
-            new Index3D((n + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (m + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, batch),
-            new Index3D(HalfMatMulKernels.Threads, 1, 1),
-            SharedMemoryConfig.RequestDynamic<byte>(HalfMatMulKernels.SharedBytes(onCuda: accelerator.AcceleratorType == AcceleratorType.Cuda)));
+        var config = Launch(accelerator, p);
         kernel(config, da.View, db.View, new SixteenBitGemmOutput<F32ToBF16, BF16ToF32> { Values = dc.View }, dbias.View, p);
         ushort[] got = dc.GetAsArray1D();
 
@@ -146,6 +140,12 @@ public sealed class HalfMatMulTests
             Assert.True(Math.Abs(value - want) <= tolerance, $"[{t}, {i}, {j}]: got {value}, want {want} (tolerance {tolerance:E2})");
         }
     }
+
+    /// <summary>The GEMM's launch: a group of <see cref="HalfMatMulKernels.Threads"/> per 64 × 64 block of C, its shared memory where it runs.</summary>
+    private static KernelConfig Launch(Accelerator accelerator, MatMulProblem p) => new(
+        new Index3D((p.N + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (p.M + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, p.Batch),
+        new Index3D(HalfMatMulKernels.Threads, 1, 1),
+        SharedMemoryConfig.RequestDynamic<byte>(HalfMatMulKernels.SharedBytes(onCuda: accelerator.AcceleratorType == AcceleratorType.Cuda)));
 
     private static Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, MatMulProblem> Load<TFormat, TOperandA, TOperandB>(
         Accelerator accelerator)
