@@ -25,7 +25,8 @@ internal static class EmbedCommand
                     r.AddError($"Unknown option '{text}'.");
             }
         });
-        var command = new Command("embed", "Sentence embeddings of texts with a BERT-family model") { model, similarity, texts };
+        var dtype = DTypeOption.Create();
+        var command = new Command("embed", "Sentence embeddings of texts with a BERT-family model") { model, similarity, dtype, texts };
         command.SetAction(result =>
         {
             string directory = result.GetValue(model)!.FullName;
@@ -33,11 +34,11 @@ internal static class EmbedCommand
                 throw new UsageException($"--model: no directory '{directory}'.");
             var inputs = result.GetValue(texts)!;
             using var device = deviceOptions.Open(result);
-            using var embedder = SentenceEmbedder.Load(device, directory);
+            using var embedder = SentenceEmbedder.Load(device, directory, DTypeOption.Parse(result.GetValue(dtype)));
             var clock = Stopwatch.StartNew();
             var vectors = embedder.Embed(inputs);
             clock.Stop();
-            Console.WriteLine($"device: {device}");
+            Console.WriteLine($"device: {device}{(result.GetValue(dtype) is "f32" ? "" : $", {result.GetValue(dtype)}")}");
             if (result.GetValue(similarity))
             {
                 Console.WriteLine("cosine similarity:");

@@ -25,16 +25,7 @@ internal static class GenerateCommand
                 r.AddError($"--max-tokens must be at least 1, got {r.GetValueOrDefault<int>()}.");
         });
         var noCache = new Option<bool>("--no-cache") { Description = "Re-run the decoder over the whole prefix each step (greedy only)" };
-        var dtype = new Option<string>("--dtype")
-        {
-            Description = "f32, bf16 or f16: the dtype of the Linear weights and of the operands of products and attention (fp32 accumulation)",
-            DefaultValueFactory = _ => "f32",
-        };
-        dtype.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<string>() is not ("f32" or "bf16" or "f16"))
-                r.AddError($"--dtype must be f32, bf16 or f16, got '{r.GetValueOrDefault<string>()}'.");
-        });
+        var dtype = DTypeOption.Create();
         var input = new Argument<string>("input") { Description = "Source text: whitespace-separated tokens, or one token per character" };
         // An unknown option would otherwise be taken as the input text.
         input.Validators.Add(r =>
@@ -53,12 +44,7 @@ internal static class GenerateCommand
             int width = result.GetValue(beam), limit = result.GetValue(maxTokens);
 
             using var device = deviceOptions.Open(result);
-            using var transformer = Transformer.Load(device, directory, result.GetValue(dtype) switch
-            {
-                "bf16" => DType.BF16,
-                "f16" => DType.F16,
-                _ => DType.F32,
-            });
+            using var transformer = Transformer.Load(device, directory, DTypeOption.Parse(result.GetValue(dtype)));
             if (limit >= transformer.Config.MaxLength)
                 throw new UsageException($"--max-tokens must be below the model's max_len {transformer.Config.MaxLength}, got {limit}.");
             if (source.Length > transformer.Config.MaxLength)

@@ -133,6 +133,32 @@ public sealed class BertTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The model in bf16 (Linear weights and product operands rounded, fp32 accumulation; `embed --dtype bf16`): every
+    /// text's embedding stays within cosine 0.99 of ONNX Runtime's fp32 one and is nearer to it than to any other text's,
+    /// so a search over these embeddings finds the same neighbours.
+    /// </summary>
+    [Fact]
+    public void Bf16EmbeddingsKeepEveryTextNearestToItsOwnFp32Embedding()
+    {
+        if (Fixture() is not string directory)
+            return;
+        using var embedder = SentenceEmbedder.Load(TestDevices.Get("cpu"), directory, DType.BF16);
+        var tokens = Sentences.Select(embedder.Tokenize).ToArray();
+        var want = MiniLmFixture.OnnxRuntimeEmbeddings(directory, tokens);
+        var got = embedder.Embed(Sentences);
+        for (int i = 0; i < Sentences.Length; i++)
+        {
+            var cosines = want.Select(w => got[i].Zip(w).Sum(p => p.First * p.Second)).ToArray();
+            Assert.True(cosines[i] >= 0.99, $"text {i}: cosine {cosines[i]}");
+            for (int j = 0; j < Sentences.Length; j++)
+            {
+                if (j != i)
+                    Assert.True(cosines[i] > cosines[j], $"text {i} is nearer to text {j} ({cosines[j]}) than to itself ({cosines[i]})");
+            }
+        }
+    }
+
+    /// <summary>
     /// The double-precision BERT composition the benchmark case checks against (ReferenceOps.Bert) gives ONNX Runtime's
     /// sentence embedding on the real model: the reference is right about the model, not only about our ops.
     /// </summary>

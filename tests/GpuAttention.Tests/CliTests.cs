@@ -26,6 +26,7 @@ public sealed class CliTests : IDisposable
         { ["generate", "--model", Sample, "--frob", "123", "456"], 2, "--frob" },
         { ["generate", "--model", "/nonexistent/model", "123"], 2, "--model: no directory" },
         { ["generate", "--model", Sample, "--dtype", "fp8", "123"], 2, "--dtype must be f32, bf16 or f16, got 'fp8'" },
+        { ["embed", "--model", Sample, "--dtype", "bf17", "a text"], 2, "--dtype must be f32, bf16 or f16, got 'bf17'" },
         { ["devices", "--device", "bogus"], 2, "--device='bogus' names no device kind" },
         { ["devices", "--device", "cpu", "--threads", "0"], 2, "--threads must be in 1..1024, got 0" },
         { ["devices", "--device", "cpu-accelerator", "--threads", "2"], 2, "--threads applies to the managed CPU backend (--device cpu), not to" },

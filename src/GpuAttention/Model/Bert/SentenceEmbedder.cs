@@ -48,16 +48,17 @@ public sealed class SentenceEmbedder : IDisposable
     public int Dimension => Model.Config.HiddenSize;
 
     /// <summary>
-    /// Loads a sentence-transformers folder: the BERT model (<see cref="BertModel.Load(ComputeDevice, string, DType)"/>), <c>vocab.txt</c>, and when present
-    /// <c>1_Pooling/config.json</c> and <c>sentence_bert_config.json</c>.
+    /// Loads a sentence-transformers folder: the BERT model (<see cref="BertModel.Load(ComputeDevice, string, DType)"/>, its Linear
+    /// weights in <paramref name="dtype"/>), <c>vocab.txt</c>, and when present <c>1_Pooling/config.json</c> and
+    /// <c>sentence_bert_config.json</c>.
     /// </summary>
-    public static SentenceEmbedder Load(ComputeDevice device, string directory)
+    public static SentenceEmbedder Load(ComputeDevice device, string directory, DType dtype = DType.F32)
     {
         string vocabulary = Path.Combine(directory, "vocab.txt");
         if (!File.Exists(vocabulary))
             throw new InvalidDataException($"Model folder '{directory}' has no vocab.txt.");
         var pooling = ReadPooling(Path.Combine(directory, "1_Pooling", "config.json"));
-        var model = BertModel.Load(device, directory);
+        var model = BertModel.Load(device, directory, dtype);
         try
         {
             int maxTokens = Math.Min(model.Config.MaxPositions, ReadMaxSequenceLength(Path.Combine(directory, "sentence_bert_config.json")) ?? int.MaxValue);
