@@ -186,7 +186,8 @@ public struct WarpTile32x32
 /// A group of <see cref="Threads"/> threads (4 warps, 2 × 2) owns a <see cref="BlockM"/>×<see cref="BlockN"/> block of C and
 /// walks K in steps of <see cref="BlockK"/>: the step of A and B is staged in shared memory (rows padded so that ldmatrix is
 /// free of bank conflicts), each warp loads its fragments with ldmatrix and issues 2 × 4 mma per 16 of K. This first version
-/// stages with plain loads and one buffer; cp.async and a multi-stage pipeline are the next step.
+/// stages with plain loads and one buffer. A cp.async pipeline waits on getting the fragments out of ILGPU's .local
+/// inline-asm outputs: with cp.async in the function ptxas keeps them on the stack (docs/PTX-GATE.md, "cp.async").
 /// </remarks>
 public static class HalfMatMulKernels
 {
