@@ -1,19 +1,28 @@
+using System.Runtime.CompilerServices;
 using GpuAttention.Problems;
 using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime.Cuda;
 
 namespace GpuAttention.Kernels;
 
 /// <summary>
 /// How A is stored, as compile-time behaviour: how a K step of it is staged in shared memory, and how ldmatrix reads a
-/// 16×16 fragment of it from the staged tile.
+/// warp's fragments from the staged tile.
 /// </summary>
 public interface IHalfGemmOperandA
 {
-    /// <summary>Stages op(A)[m0 … m0 + 63, k0 … k0 + 31] into <paramref name="tile"/>, zero outside M and K; coalesced along the stored rows.</summary>
-    void Stage(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread);
+    /// <summary>
+    /// Starts staging op(A)[m0 … m0 + 63, k0 … k0 + 31] into the tile at half <paramref name="tile"/> of
+    /// <paramref name="shared"/>, zero outside M and K (<see cref="HalfMatMulKernels.StageStored"/>).
+    /// </summary>
+    void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread);
 
-    /// <summary>A's fragment for rows m … m + 15 of the block (m a multiple of 16) and k kk … kk + 15 of the staged step.</summary>
-    MmaFragmentA Load(ArrayView<ushort> shared, int kk, int m, int lane, ArrayView<int> scratch);
+    /// <summary>A's fragment for rows m … m + 15 of the block (m a multiple of 16) and k kk … kk + 15 of the staged step (portable body).</summary>
+    MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch);
+
+    /// <summary>CUDA: ldmatrix of rows m … m + 31 and k kk … kk + 15 into the named registers wa0–7 of <see cref="WarpTile32x32"/>.</summary>
+    void LoadWarpFragmentsOnCuda(int tile, int kk, int m, int lane);
 }
 
 /// <summary>A stored M×K (op(A) = A): staged m-major, read by ldmatrix as stored.</summary>
@@ -23,21 +32,27 @@ public readonly struct MMajorA : IHalfGemmOperandA
     public const int Stride = HalfMatMulKernels.BlockK + 8;
 
     /// <inheritdoc />
-    public void Stage(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread)
-    {
-        for (int e = thread; e < HalfMatMulKernels.BlockM * HalfMatMulKernels.BlockK; e += HalfMatMulKernels.Threads)
-        {
-            int mm = e / HalfMatMulKernels.BlockK, kk = e % HalfMatMulKernels.BlockK;
-            tile[mm * Stride + kk] = m0 + mm < p.M && k0 + kk < p.K ? a[p.OffsetA(batch, m0 + mm, k0 + kk)] : (ushort)0;
-        }
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
+        HalfMatMulKernels.StageStored(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.M - m0, p.K - k0, shared, tile,
+            HalfMatMulKernels.BlockM, HalfMatMulKernels.BlockK, Stride, thread);
 
     /// <inheritdoc />
-    public MmaFragmentA Load(ArrayView<ushort> shared, int kk, int m, int lane, ArrayView<int> scratch)
+    public MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch) =>
+        WarpMatrix.LoadX4Portable<AsStored>(shared, tile + RowStart(kk, m, lane), scratch).AsFragmentA();
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadWarpFragmentsOnCuda(int tile, int kk, int m, int lane) => CudaAsm.Emit(
+        "{ .reg .u32 at, below; mov.u32 at, __dyn_shared_alloca; add.u32 below, at, %1; add.u32 at, at, %0; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa0,wa1,wa2,wa3}, [at]; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa4,wa5,wa6,wa7}, [below]; }",
+        (tile + RowStart(kk, m, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 16, lane)) * sizeof(ushort));
+
+    // Matrix i = lane / 8 holds rows 0–7 or 8–15 (i mod 2) of k 0–7 or 8–15 (i / 2): a0 … a3 of the PTX ISA's A fragment.
+    private static int RowStart(int kk, int m, int lane)
     {
-        // Matrix i = lane / 8 holds rows 0–7 or 8–15 (i mod 2) of k 0–7 or 8–15 (i / 2): a0 … a3 of the PTX ISA's A fragment.
-        int matrix = lane >> 3, row = m + (lane & 7) + ((matrix & 1) << 3), k = kk + ((matrix >> 1) << 3);
-        return WarpMatrix.LoadX4<AsStored>(shared, row * Stride + k, scratch).AsFragmentA();
+        int matrix = lane >> 3;
+        return (m + (lane & 7) + ((matrix & 1) << 3)) * Stride + kk + ((matrix >> 1) << 3);
     }
 }
 
@@ -48,36 +63,48 @@ public readonly struct KMajorA : IHalfGemmOperandA
     public const int Stride = HalfMatMulKernels.BlockM + 8;
 
     /// <inheritdoc />
-    public void Stage(ArrayView<ushort> a, ArrayView<ushort> tile, MatMulProblem p, int batch, int m0, int k0, int thread)
-    {
-        for (int e = thread; e < HalfMatMulKernels.BlockK * HalfMatMulKernels.BlockM; e += HalfMatMulKernels.Threads)
-        {
-            int kk = e / HalfMatMulKernels.BlockM, mm = e % HalfMatMulKernels.BlockM;
-            tile[kk * Stride + mm] = m0 + mm < p.M && k0 + kk < p.K ? a[p.OffsetA(batch, m0 + mm, k0 + kk)] : (ushort)0;
-        }
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
+        HalfMatMulKernels.StageStored(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.K - k0, p.M - m0, shared, tile,
+            HalfMatMulKernels.BlockK, HalfMatMulKernels.BlockM, Stride, thread);
 
     /// <inheritdoc />
-    public MmaFragmentA Load(ArrayView<ushort> shared, int kk, int m, int lane, ArrayView<int> scratch)
+    public MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch) =>
+        WarpMatrix.LoadX4Portable<Transposed>(shared, tile + RowStart(kk, m, lane), scratch).AsFragmentA();
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadWarpFragmentsOnCuda(int tile, int kk, int m, int lane) => CudaAsm.Emit(
+        "{ .reg .u32 at, below; mov.u32 at, __dyn_shared_alloca; add.u32 below, at, %1; add.u32 at, at, %0; " +
+        "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa0,wa1,wa2,wa3}, [at]; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa4,wa5,wa6,wa7}, [below]; }",
+        (tile + RowStart(kk, m, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 16, lane)) * sizeof(ushort));
+
+    // Matrix i = lane / 8: staged k rows 0–7 or 8–15 (i / 2) at op(A) rows m … m + 7 or m + 8 … (i mod 2); .trans turns
+    // each 8×8 k-major matrix into the m-major a_i of the fragment.
+    private static int RowStart(int kk, int m, int lane)
     {
-        // Matrix i = lane / 8: staged k rows 0–7 or 8–15 (i / 2) at op(A) rows m … m + 7 or m + 8 … (i mod 2); .trans turns
-        // each 8×8 k-major matrix into the m-major a_i of the fragment.
-        int matrix = lane >> 3, k = kk + (lane & 7) + ((matrix >> 1) << 3), row = m + ((matrix & 1) << 3);
-        return WarpMatrix.LoadX4<Transposed>(shared, k * Stride + row, scratch).AsFragmentA();
+        int matrix = lane >> 3;
+        return (kk + (lane & 7) + ((matrix >> 1) << 3)) * Stride + m + ((matrix & 1) << 3);
     }
 }
 
 /// <summary>
-/// How B is stored, as compile-time behaviour: how a K step of it is staged in shared memory, and how ldmatrix reads the
-/// fragments of two 8-column tiles from the staged tile.
+/// How B is stored, as compile-time behaviour: how a K step of it is staged in shared memory, and how ldmatrix reads a
+/// warp's fragments from the staged tile.
 /// </summary>
 public interface IHalfGemmOperandB
 {
-    /// <summary>Stages op(B)[k0 … k0 + 31, n0 … n0 + 63] into <paramref name="tile"/>, zero outside K and N; coalesced along the stored rows.</summary>
-    void Stage(ArrayView<ushort> b, ArrayView<ushort> tile, MatMulProblem p, int batch, int k0, int n0, int thread);
+    /// <summary>
+    /// Starts staging op(B)[k0 … k0 + 31, n0 … n0 + 63] into the tile at half <paramref name="tile"/> of
+    /// <paramref name="shared"/>, zero outside K and N (<see cref="HalfMatMulKernels.StageStored"/>).
+    /// </summary>
+    void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread);
 
-    /// <summary>B's fragments for k kk … kk + 15 of the staged step and columns n, n + 8 (n: a multiple of 16 within the block).</summary>
-    (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tileStart, int kk, int n, int lane, ArrayView<int> scratch);
+    /// <summary>B's fragments for k kk … kk + 15 of the staged step and columns n, n + 8 (n: a multiple of 16 within the block; portable body).</summary>
+    (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch);
+
+    /// <summary>CUDA: ldmatrix of k kk … kk + 15 and columns n … n + 31 into the named registers wb0–7 of <see cref="WarpTile32x32"/>.</summary>
+    void LoadWarpFragmentsOnCuda(int tile, int kk, int n, int lane);
 }
 
 /// <summary>B stored K×N (op(B) = B): staged k-major, read by ldmatrix .trans.</summary>
@@ -87,21 +114,27 @@ public readonly struct KMajorB : IHalfGemmOperandB
     public const int Stride = HalfMatMulKernels.BlockN + 8;
 
     /// <inheritdoc />
-    public void Stage(ArrayView<ushort> b, ArrayView<ushort> tile, MatMulProblem p, int batch, int k0, int n0, int thread)
-    {
-        for (int e = thread; e < HalfMatMulKernels.BlockK * HalfMatMulKernels.BlockN; e += HalfMatMulKernels.Threads)
-        {
-            int kk = e / HalfMatMulKernels.BlockN, nn = e % HalfMatMulKernels.BlockN;
-            tile[kk * Stride + nn] = k0 + kk < p.K && n0 + nn < p.N ? b[p.OffsetB(batch, k0 + kk, n0 + nn)] : (ushort)0;
-        }
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
+        HalfMatMulKernels.StageStored(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.K - k0, p.N - n0, shared, tile,
+            HalfMatMulKernels.BlockK, HalfMatMulKernels.BlockN, Stride, thread);
 
     /// <inheritdoc />
-    public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tileStart, int kk, int n, int lane, ArrayView<int> scratch)
+    public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch) =>
+        WarpMatrix.LoadX4Portable<Transposed>(shared, tile + RowStart(kk, n, lane), scratch).AsFragmentsB();
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadWarpFragmentsOnCuda(int tile, int kk, int n, int lane) => CudaAsm.Emit(
+        "{ .reg .u32 at, right; mov.u32 at, __dyn_shared_alloca; add.u32 right, at, %1; add.u32 at, at, %0; " +
+        "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb0,wb1,wb2,wb3}, [at]; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb4,wb5,wb6,wb7}, [right]; }",
+        (tile + RowStart(kk, n, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 16, lane)) * sizeof(ushort));
+
+    // Matrix i = lane / 8: k rows 0–7 or 8–15 by i mod 2, columns n … n + 7 or n + 8 … n + 15 by i / 2.
+    private static int RowStart(int kk, int n, int lane)
     {
-        // Matrix i = lane / 8: k rows 0–7 or 8–15 by i mod 2, columns n … n + 7 or n + 8 … n + 15 by i / 2.
-        int matrix = lane >> 3, k = kk + (lane & 7) + ((matrix & 1) << 3), column = n + ((matrix >> 1) << 3);
-        return WarpMatrix.LoadX4<Transposed>(shared, tileStart + k * Stride + column, scratch).AsFragmentsB();
+        int matrix = lane >> 3;
+        return (kk + (lane & 7) + ((matrix & 1) << 3)) * Stride + n + ((matrix >> 1) << 3);
     }
 }
 
@@ -112,21 +145,27 @@ public readonly struct NMajorB : IHalfGemmOperandB
     public const int Stride = HalfMatMulKernels.BlockK + 8;
 
     /// <inheritdoc />
-    public void Stage(ArrayView<ushort> b, ArrayView<ushort> tile, MatMulProblem p, int batch, int k0, int n0, int thread)
-    {
-        for (int e = thread; e < HalfMatMulKernels.BlockN * HalfMatMulKernels.BlockK; e += HalfMatMulKernels.Threads)
-        {
-            int nn = e / HalfMatMulKernels.BlockK, kk = e % HalfMatMulKernels.BlockK;
-            tile[nn * Stride + kk] = k0 + kk < p.K && n0 + nn < p.N ? b[p.OffsetB(batch, k0 + kk, n0 + nn)] : (ushort)0;
-        }
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
+        HalfMatMulKernels.StageStored(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.N - n0, p.K - k0, shared, tile,
+            HalfMatMulKernels.BlockN, HalfMatMulKernels.BlockK, Stride, thread);
 
     /// <inheritdoc />
-    public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tileStart, int kk, int n, int lane, ArrayView<int> scratch)
+    public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch) =>
+        WarpMatrix.LoadX4Portable<AsStored>(shared, tile + RowStart(kk, n, lane), scratch).AsFragmentsB();
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void LoadWarpFragmentsOnCuda(int tile, int kk, int n, int lane) => CudaAsm.Emit(
+        "{ .reg .u32 at, right; mov.u32 at, __dyn_shared_alloca; add.u32 right, at, %1; add.u32 at, at, %0; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb0,wb1,wb2,wb3}, [at]; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb4,wb5,wb6,wb7}, [right]; }",
+        (tile + RowStart(kk, n, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 16, lane)) * sizeof(ushort));
+
+    // Matrix i = lane / 8: columns n … n + 7 or n + 8 … n + 15 by i / 2 (as rows of the staged tile), k 0–7 or 8–15 by i mod 2.
+    private static int RowStart(int kk, int n, int lane)
     {
-        // Matrix i = lane / 8: columns n … n + 7 or n + 8 … n + 15 by i / 2 (as rows of the staged tile), k 0–7 or 8–15 by i mod 2.
-        int matrix = lane >> 3, row = n + (lane & 7) + ((matrix >> 1) << 3), k = kk + ((matrix & 1) << 3);
-        return WarpMatrix.LoadX4<AsStored>(shared, tileStart + row * Stride + k, scratch).AsFragmentsB();
+        int matrix = lane >> 3;
+        return (n + (lane & 7) + ((matrix >> 1) << 3)) * Stride + kk + ((matrix & 1) << 3);
     }
 }
 
@@ -168,26 +207,19 @@ public struct SixteenBitGemmOutput<TNarrow, TWiden> : IGemmOutput
     public readonly void Store(long at, float value) => Values[at] = default(TNarrow).Convert(value);
 }
 
-/// <summary>A warp's 32×32 tile of the output: 2 × 4 m16n8 accumulators, held in registers (fields, indexed by constants).</summary>
-public struct WarpTile32x32
-{
-    /// <summary>Accumulator of rows 16·i … and columns 8·j … of the warp's tile.</summary>
-    public MmaAccumulator C00, C01, C02, C03, C10, C11, C12, C13;
-}
-
 /// <summary>
 /// C = act(α·op(A)·op(B) + β·C + bias) with A and B in 16-bit floats (<see cref="IMmaFormat"/>: bf16 or f16), fp32 accumulation on
-/// the tensor cores (<see cref="WarpMma"/>), the epilogue in fp32, C in fp32 or rounded once to a 16-bit format
-/// (<see cref="IGemmOutput"/>); batched with strides and broadcast as <see cref="MatMulProblem"/>;
-/// any M, N, K. How A and B are stored is a compile-time choice (<see cref="MMajorA"/>, <see cref="KMajorA"/> for a transposed
-/// A; <see cref="KMajorB"/>, <see cref="NMajorB"/>).
+/// the tensor cores, the epilogue in fp32, C in fp32 or rounded once to a 16-bit format (<see cref="IGemmOutput"/>); batched
+/// with strides and broadcast as <see cref="MatMulProblem"/>; any M, N, K. How A and B are stored is a compile-time choice
+/// (<see cref="MMajorA"/>, <see cref="KMajorA"/> for a transposed A; <see cref="KMajorB"/>, <see cref="NMajorB"/>).
 /// </summary>
 /// <remarks>
-/// A group of <see cref="Threads"/> threads (4 warps, 2 × 2) owns a <see cref="BlockM"/>×<see cref="BlockN"/> block of C and
-/// walks K in steps of <see cref="BlockK"/>: the step of A and B is staged in shared memory (rows padded so that ldmatrix is
-/// free of bank conflicts), each warp loads its fragments with ldmatrix and issues 2 × 4 mma per 16 of K. This first version
-/// stages with plain loads and one buffer. A cp.async pipeline waits on getting the fragments out of ILGPU's .local
-/// inline-asm outputs: with cp.async in the function ptxas keeps them on the stack (docs/PTX-GATE.md, "cp.async").
+/// A group of <see cref="Threads"/> threads (4 warps, 2 × 2, each a <see cref="WarpTile32x32"/>) owns a
+/// <see cref="BlockM"/>×<see cref="BlockN"/> block of C and walks K in steps of <see cref="BlockK"/> through a
+/// <see cref="Stages"/>-deep ring of shared-memory stages: while the warps multiply step t, the copies of steps t + 1 and
+/// t + 2 are in flight (<see cref="AsyncCopy"/>: cp.async on CUDA), so one barrier per step both publishes step t and frees
+/// the slot of step t − 1 for step t + 2. Staged rows are padded so that ldmatrix is free of bank conflicts. The accumulators
+/// leave through shared memory, and the epilogue then writes C a row of the block at a time (coalesced).
 /// </remarks>
 public static class HalfMatMulKernels
 {
@@ -197,85 +229,126 @@ public static class HalfMatMulKernels
     /// <summary>Threads per group: 4 warps.</summary>
     public const int Threads = 128;
 
+    /// <summary>K steps in the ring: the one being multiplied and two in flight (the wait in the loop is "all but the newest", which is Stages − 2 = 1).</summary>
+    public const int Stages = 3;
+
     /// <summary>Halves the staged A takes in either layout (m-major: 64 × 40; k-major: 32 × 72).</summary>
     public const int StagedHalvesA = BlockM * MMajorA.Stride;
 
-    /// <summary>Halves of shared memory the staged tiles take (A, then B, each in either layout).</summary>
-    public const int StagedHalves = StagedHalvesA + BlockN * NMajorB.Stride;
+    /// <summary>Halves one stage takes: A, then B, each in either layout.</summary>
+    public const int StageHalves = StagedHalvesA + BlockN * NMajorB.Stride;
 
-    /// <summary>Dynamic shared bytes a launch needs: the staged tiles, plus the portable primitives' scratch where they run (not on CUDA).</summary>
+    /// <summary>Row stride, in floats, of the block's accumulators in shared memory after the loop (4 of padding: rows on different banks).</summary>
+    public const int AccumulatorStride = BlockN + 4;
+
+    /// <summary>Bytes of shared memory the ring takes, reused by the accumulators after the loop.</summary>
+    public const int PipelineBytes = Stages * StageHalves * sizeof(ushort) > BlockM * AccumulatorStride * sizeof(float)
+        ? Stages * StageHalves * sizeof(ushort)
+        : BlockM * AccumulatorStride * sizeof(float);
+
+    /// <summary>Dynamic shared bytes a launch needs: the ring, plus the portable primitives' scratch where they run (not on CUDA).</summary>
     public static int SharedBytes(bool onCuda) =>
-        StagedHalves * sizeof(ushort)
+        PipelineBytes
         + (onCuda ? 0 : Threads / MmaLayout.WarpSize * (WarpMma.ScratchFloatsPerWarp * sizeof(float) + WarpMatrix.ScratchIntsPerWarp * sizeof(int)));
 
     /// <summary>
     /// Launch: grid (⌈N / <see cref="BlockN"/>⌉, ⌈M / <see cref="BlockM"/>⌉, batch), groups of <see cref="Threads"/>, dynamic shared
-    /// memory of <see cref="SharedBytes"/> bytes.
+    /// memory of <see cref="SharedBytes"/> bytes. <paramref name="addressA"/> and <paramref name="addressB"/>: on CUDA the device
+    /// addresses of <paramref name="a"/>'s and <paramref name="b"/>'s first elements (cp.async needs them; a kernel cannot
+    /// take them from a view); elsewhere 0 (only their alignment is read there).
     /// </summary>
     public static void TensorCore<TFormat, TOperandA, TOperandB, TOutput>(ArrayView<ushort> a, ArrayView<ushort> b, TOutput c, ArrayView<float> bias,
-        MatMulProblem p)
+        MatMulProblem p, long addressA, long addressB)
         where TFormat : struct, IMmaFormat
         where TOperandA : struct, IHalfGemmOperandA
         where TOperandB : struct, IHalfGemmOperandB
         where TOutput : struct, IGemmOutput
     {
+        var tile = default(WarpTile32x32);
+        tile.Clear();
         int thread = Group.IdxX, lane = thread & (MmaLayout.WarpSize - 1), warp = thread / MmaLayout.WarpSize;
         int m0 = Grid.IdxY * BlockM, n0 = Grid.IdxX * BlockN, batch = Grid.IdxZ;
         int warpRow = (warp >> 1) * 32, warpColumn = (warp & 1) * 32;
 
         var shared = SharedMemory.GetDynamic<ushort>();
+        var sharedFloats = SharedMemory.GetDynamic<float>();
         int mmaScratchFloats = Threads / MmaLayout.WarpSize * WarpMma.ScratchFloatsPerWarp;
-        var mmaScratch = SharedMemory.GetDynamic<float>().SubView(StagedHalves / 2, mmaScratchFloats);
-        var matrixScratch = SharedMemory.GetDynamic<int>().SubView(StagedHalves / 2 + mmaScratchFloats);
-        var tileA = shared.SubView(0, StagedHalvesA);
-        var tileB = shared.SubView(StagedHalvesA, BlockN * NMajorB.Stride);
-        const int tileBStart = StagedHalvesA;
+        var mmaScratch = sharedFloats.SubView(PipelineBytes / sizeof(float), mmaScratchFloats);
+        var matrixScratch = SharedMemory.GetDynamic<int>().SubView(PipelineBytes / sizeof(int) + mmaScratchFloats);
 
-        var tile = default(WarpTile32x32);
-        for (int k0 = 0; k0 < p.K; k0 += BlockK)
+        int steps = (p.K + BlockK - 1) / BlockK;
+        for (int step = 0; step < Stages - 1; step++)
         {
-            default(TOperandA).Stage(a, tileA, p, batch, m0, k0, thread);
-            default(TOperandB).Stage(b, tileB, p, batch, k0, n0, thread);
-            Group.Barrier();
-            for (int kk = 0; kk < BlockK; kk += 16)
-            {
-                var a0 = default(TOperandA).Load(shared, kk, warpRow, lane, matrixScratch);
-                var a1 = default(TOperandA).Load(shared, kk, warpRow + 16, lane, matrixScratch);
-                var (b0, b1) = default(TOperandB).Load(shared, tileBStart, kk, warpColumn, lane, matrixScratch);
-                var (b2, b3) = default(TOperandB).Load(shared, tileBStart, kk, warpColumn + 16, lane, matrixScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C00, a0, b0, mmaScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C01, a0, b1, mmaScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C02, a0, b2, mmaScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C03, a0, b3, mmaScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C10, a1, b0, mmaScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C11, a1, b1, mmaScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C12, a1, b2, mmaScratch);
-                WarpMma.MultiplyAccumulate<TFormat>(ref tile.C13, a1, b3, mmaScratch);
-            }
-            // The staged step is overwritten next: every warp must be done reading it.
-            Group.Barrier();
+            if (step < steps)
+                StageStep<TOperandA, TOperandB>(a, addressA, b, addressB, shared, p, batch, m0, n0, step, thread);
+            // Committed even when empty, so that the wait below always counts Stages − 1 groups ahead.
+            AsyncCopy.Commit();
         }
-
-        int row = m0 + warpRow, column = n0 + warpColumn;
-        Store(p, c, bias, batch, row, column, lane, tile.C00);
-        Store(p, c, bias, batch, row, column + 8, lane, tile.C01);
-        Store(p, c, bias, batch, row, column + 16, lane, tile.C02);
-        Store(p, c, bias, batch, row, column + 24, lane, tile.C03);
-        Store(p, c, bias, batch, row + 16, column, lane, tile.C10);
-        Store(p, c, bias, batch, row + 16, column + 8, lane, tile.C11);
-        Store(p, c, bias, batch, row + 16, column + 16, lane, tile.C12);
-        Store(p, c, bias, batch, row + 16, column + 24, lane, tile.C13);
+        for (int step = 0; step < steps; step++)
+        {
+            AsyncCopy.WaitAllButNewest();
+            // Publishes this step's copies to every warp, and every warp is done with the previous step, whose slot is refilled next.
+            Group.Barrier();
+            if (step + Stages - 1 < steps)
+                StageStep<TOperandA, TOperandB>(a, addressA, b, addressB, shared, p, batch, m0, n0, step + Stages - 1, thread);
+            AsyncCopy.Commit();
+            int tileA = step % Stages * StageHalves;
+            tile.MultiplyAccumulate<TFormat, TOperandA, TOperandB>(shared, tileA, tileA + StagedHalvesA, 0, warpRow, warpColumn, lane, mmaScratch, matrixScratch);
+            tile.MultiplyAccumulate<TFormat, TOperandA, TOperandB>(shared, tileA, tileA + StagedHalvesA, 16, warpRow, warpColumn, lane, mmaScratch, matrixScratch);
+        }
+        AsyncCopy.WaitAll();
+        // The ring is reused for the accumulators: every warp must be done reading it.
+        Group.Barrier();
+        tile.Store(sharedFloats, 0, AccumulatorStride, warpRow, warpColumn, lane);
+        Group.Barrier();
+        for (int e = thread; e < BlockM * BlockN; e += Threads)
+        {
+            int row = e / BlockN, column = e % BlockN;
+            StoreElement(p, c, bias, batch, m0 + row, n0 + column, sharedFloats[row * AccumulatorStride + column]);
+        }
     }
 
-    /// <summary>The epilogue of one m16n8 accumulator whose top-left element is C[row, column]; elements outside M or N are dropped.</summary>
-    private static void Store<TOutput>(MatMulProblem p, TOutput c, ArrayView<float> bias, int batch, int row, int column, int lane,
-        MmaAccumulator accumulator)
-        where TOutput : struct, IGemmOutput
+    /// <summary>Starts staging K step <paramref name="step"/> of A and B into its slot of the ring.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StageStep<TOperandA, TOperandB>(ArrayView<ushort> a, long addressA, ArrayView<ushort> b, long addressB, ArrayView<ushort> shared,
+        MatMulProblem p, int batch, int m0, int n0, int step, int thread)
+        where TOperandA : struct, IHalfGemmOperandA
+        where TOperandB : struct, IHalfGemmOperandB
     {
-        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 0), column + MmaLayout.CCol(lane, 0), accumulator.C0);
-        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 1), column + MmaLayout.CCol(lane, 1), accumulator.C1);
-        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 2), column + MmaLayout.CCol(lane, 2), accumulator.C2);
-        StoreElement(p, c, bias, batch, row + MmaLayout.CRow(lane, 3), column + MmaLayout.CCol(lane, 3), accumulator.C3);
+        int tileA = step % Stages * StageHalves, k0 = step * BlockK;
+        default(TOperandA).Stage(a, addressA, shared, tileA, p, batch, m0, k0, thread);
+        default(TOperandB).Stage(b, addressB, shared, tileA + StagedHalvesA, p, batch, k0, n0, thread);
+    }
+
+    /// <summary>
+    /// Starts staging a <paramref name="rows"/>×<paramref name="width"/> region of a row-major stored operand into the shared
+    /// tile at half <paramref name="tile"/> (row stride <paramref name="stride"/>, 16-byte rows): stored element (r, c) at
+    /// <paramref name="first"/> + r·<paramref name="ld"/> + c, present for r &lt; <paramref name="rowsLeft"/> and c &lt;
+    /// <paramref name="columnsLeft"/>, zero elsewhere. When every stored row starts 16-byte aligned (the operand's address,
+    /// <paramref name="first"/> and <paramref name="ld"/> multiples of 8 halves), in 16-byte <see cref="AsyncCopy"/> chunks;
+    /// otherwise (odd strides) element by element with plain loads, complete on return. Either is visible after the barrier
+    /// that follows the wait for the step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StageStored(ArrayView<ushort> source, long address, long first, int ld, int rowsLeft, int columnsLeft,
+        ArrayView<ushort> shared, int tile, int rows, int width, int stride, int thread)
+    {
+        if ((address & 15) == 0 && (first & 7) == 0 && (ld & 7) == 0)
+        {
+            int chunksPerRow = width / AsyncCopy.Halves;
+            for (int chunk = thread; chunk < rows * chunksPerRow; chunk += Threads)
+            {
+                int r = chunk / chunksPerRow, column = chunk % chunksPerRow * AsyncCopy.Halves;
+                int valid = r < rowsLeft ? XMath.Clamp(columnsLeft - column, 0, AsyncCopy.Halves) : 0;
+                AsyncCopy.Copy16(shared, tile + r * stride + column, source, first + (long)r * ld + column, address, valid);
+            }
+            return;
+        }
+        for (int e = thread; e < rows * width; e += Threads)
+        {
+            int r = e / width, column = e % width;
+            shared[tile + r * stride + column] = r < rowsLeft && column < columnsLeft ? source[first + (long)r * ld + column] : (ushort)0;
+        }
     }
 
     /// <summary>act(α·dot + β·C + bias) in fp32, as <see cref="MatMulKernels"/>' epilogue, then stored by the output.</summary>

@@ -86,6 +86,16 @@ public static class WarpMatrix
             CudaAsm.Emit("mov.u32 %0, __dyn_shared_alloca;", out uint dynamicShared);
             return default(TOrientation).LoadOnCuda(dynamicShared + (uint)rowStart * sizeof(ushort));
         }
+        return LoadX4Portable<TOrientation>(shared, rowStart, scratch);
+    }
+
+    /// <summary>
+    /// <see cref="LoadX4{TOrientation}"/>'s portable body alone, for kernels whose CUDA path loads otherwise: a call of the
+    /// whole primitive leaves its asm outputs' <c>.local</c> variables in the PTX even where that branch is dead.
+    /// </summary>
+    internal static Registers4 LoadX4Portable<TOrientation>(ArrayView<ushort> shared, int rowStart, ArrayView<int> scratch)
+        where TOrientation : struct, IMatrixOrientation
+    {
         int lane = Group.IdxX & (MmaLayout.WarpSize - 1);
         var rows = scratch.SubView((Group.IdxX / MmaLayout.WarpSize) * ScratchIntsPerWarp, ScratchIntsPerWarp);
         rows[lane] = rowStart;

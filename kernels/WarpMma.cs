@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 
@@ -116,6 +117,9 @@ public interface IMmaFormat
     /// <summary>c += a·b by <c>mma.sync.aligned.m16n8k16.row.col.f32.{format}.{format}.f32</c>: CUDA only.</summary>
     void MultiplyAccumulateOnTensorCores(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b);
 
+    /// <summary>The eight mma.sync of a <see cref="WarpTile32x32"/> step over its named registers: CUDA only.</summary>
+    void MultiplyAccumulateWarpTileOnTensorCores();
+
     /// <summary>The element's exact value.</summary>
     float ToFloat(ushort bits);
 }
@@ -123,12 +127,21 @@ public interface IMmaFormat
 /// <summary>bfloat16 inputs.</summary>
 public readonly struct Bf16Mma : IMmaFormat
 {
+    private const string Instruction = "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32";
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MultiplyAccumulateWarpTileOnTensorCores() => CudaAsm.Emit(
+        Instruction + WarpTile32x32.Operands00 + Instruction + WarpTile32x32.Operands01 + Instruction + WarpTile32x32.Operands02 +
+        Instruction + WarpTile32x32.Operands03 + Instruction + WarpTile32x32.Operands10 + Instruction + WarpTile32x32.Operands11 +
+        Instruction + WarpTile32x32.Operands12 + Instruction + WarpTile32x32.Operands13);
+
     /// <inheritdoc />
     public void MultiplyAccumulateOnTensorCores(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b)
     {
         Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
         Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, b0 = b.R0, b1 = b.R1;
-        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+        CudaAsm.EmitRef(Instruction + " {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
             ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1);
         c = new MmaAccumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
     }
@@ -140,12 +153,21 @@ public readonly struct Bf16Mma : IMmaFormat
 /// <summary>IEEE binary16 inputs.</summary>
 public readonly struct F16Mma : IMmaFormat
 {
+    private const string Instruction = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32";
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void MultiplyAccumulateWarpTileOnTensorCores() => CudaAsm.Emit(
+        Instruction + WarpTile32x32.Operands00 + Instruction + WarpTile32x32.Operands01 + Instruction + WarpTile32x32.Operands02 +
+        Instruction + WarpTile32x32.Operands03 + Instruction + WarpTile32x32.Operands10 + Instruction + WarpTile32x32.Operands11 +
+        Instruction + WarpTile32x32.Operands12 + Instruction + WarpTile32x32.Operands13);
+
     /// <inheritdoc />
     public void MultiplyAccumulateOnTensorCores(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b)
     {
         Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
         Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, b0 = b.R0, b1 = b.R1;
-        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+        CudaAsm.EmitRef(Instruction + " {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
             ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1);
         c = new MmaAccumulator { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
     }
@@ -174,6 +196,16 @@ public static class WarpMma
             default(TFormat).MultiplyAccumulateOnTensorCores(ref c, a, b);
             return;
         }
+        MultiplyAccumulatePortable<TFormat>(ref c, a, b, scratch);
+    }
+
+    /// <summary>
+    /// <see cref="MultiplyAccumulate{TFormat}"/>'s portable body alone, for kernels whose CUDA path multiplies otherwise: a call
+    /// of the whole primitive leaves its asm outputs' <c>.local</c> variables in the PTX even where that branch is dead.
+    /// </summary>
+    internal static void MultiplyAccumulatePortable<TFormat>(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b, ArrayView<float> scratch)
+        where TFormat : struct, IMmaFormat
+    {
         int lane = Group.IdxX & (MmaLayout.WarpSize - 1);
         var registers = scratch.SubView((Group.IdxX / MmaLayout.WarpSize) * ScratchFloatsPerWarp, ScratchFloatsPerWarp);
         // Every lane's registers as they are, register r of lane L at r·32 + L (A's four, then B's two), widened only where

@@ -17,18 +17,24 @@ public sealed class HalfMatMulTests
 {
     /// <summary>
     /// Every device with the tensor-core kernel: bf16 and f16, B as stored and transposed (Linear weights); a transposed A in
-    /// two of those (each specialisation costs PoCL ~10–40 s to compile, so not all four).
+    /// two of those (each specialisation costs PoCL ~10–40 s to compile, so not all four). Tight strides (odd: staged element
+    /// by element) in those six; rows padded to 16 bytes (staged in 16-byte asynchronous chunks, the last one of a row
+    /// partly valid) once per storage pair, with K long enough to go round the stage ring.
     /// </summary>
-    public static TheoryData<string, string, bool, bool> Cases()
+    public static TheoryData<string, string, bool, bool, bool> Cases()
     {
-        var data = new TheoryData<string, string, bool, bool>();
+        var data = new TheoryData<string, string, bool, bool, bool>();
         foreach (string name in TestDevices.Names.Where(n => n != "cpu"))
         {
             foreach (string format in new[] { "bf16", "f16" })
             foreach (bool linear in new[] { false, true })
-                data.Add(name, format, linear, false);
-            data.Add(name, "bf16", true, true);
-            data.Add(name, "f16", false, true);
+                data.Add(name, format, linear, false, false);
+            data.Add(name, "bf16", true, true, false);
+            data.Add(name, "f16", false, true, false);
+            data.Add(name, "bf16", false, false, true);
+            data.Add(name, "f16", true, false, true);
+            data.Add(name, "bf16", true, true, true);
+            data.Add(name, "f16", false, true, true);
         }
         return data;
     }
@@ -37,16 +43,21 @@ public sealed class HalfMatMulTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void TensorCoreGemmMatchesAPlainReference(string deviceName, string format, bool linear, bool transposeA)
+    public void TensorCoreGemmMatchesAPlainReference(string deviceName, string format, bool linear, bool transposeA, bool padded)
     {
-        const int batch = 2, m = 67, n = 45, k = 71;
+        const int batch = 2, m = 67, n = 45;
+        int k = padded ? 135 : 71;
         bool bf16 = format == "bf16";
-        ushort[] a = SixteenBit.Bits(RandomData.Uniform(batch * m * k, 51, 2f), bf16), b = SixteenBit.Bits(RandomData.Uniform(k * n, 52, 2f), bf16);
+        // Stored row lengths: A is [M, K] or [K, M]; B is [K, N] or, for Linear, [N, K]. Padded rows hold NaN past the data,
+        // so that a read beyond a row's valid elements shows in the result.
+        int rowsA = transposeA ? k : m, widthA = transposeA ? m : k, rowsB = linear ? n : k, widthB = linear ? k : n;
+        int lda = padded ? (widthA + 7) / 8 * 8 : widthA, ldb = padded ? (widthB + 7) / 8 * 8 : widthB;
+        ushort[] a = Stored(batch * rowsA, widthA, lda, 51, bf16), b = Stored(rowsB, widthB, ldb, 52, bf16);
         float[] c = RandomData.Uniform(batch * m * n, 53, 4f), bias = RandomData.Uniform(n, 54);
         var p = new MatMulProblem
         {
-            Batch = batch, M = m, N = n, K = k, Lda = transposeA ? m : k, Ldb = linear ? k : n, Ldc = n,
-            BatchStrideA = (long)m * k, BatchStrideB = 0, BatchStrideC = (long)m * n,
+            Batch = batch, M = m, N = n, K = k, Lda = lda, Ldb = ldb, Ldc = n,
+            BatchStrideA = (long)rowsA * lda, BatchStrideB = 0, BatchStrideC = (long)m * n,
             TransA = transposeA ? 1 : 0, TransB = linear ? 1 : 0, Alpha = 0.5f, Beta = 0.25f, HasBias = 1, Activation = (int)Activation.Gelu,
         };
 
@@ -78,9 +89,9 @@ public sealed class HalfMatMulTests
             double dot = 0, magnitude = 0;
             for (int q = 0; q < k; q++)
             {
-                // op(A)[i, q]: A stored [M, K], or [K, M] when transposed.
-                ushort aBits = transposeA ? a[t * m * k + q * m + i] : a[t * m * k + i * k + q];
-                double product = SixteenBit.Value(aBits, bf16) * SixteenBit.Value(linear ? b[j * k + q] : b[q * n + j], bf16);
+                // op(A)[i, q] and op(B)[q, j] from the stored rows.
+                ushort aBits = transposeA ? a[(t * k + q) * lda + i] : a[(t * m + i) * lda + q];
+                double product = SixteenBit.Value(aBits, bf16) * SixteenBit.Value(linear ? b[j * ldb + q] : b[q * ldb + j], bf16);
                 dot += product;
                 magnitude += Math.Abs(product);
             }
@@ -91,6 +102,17 @@ public sealed class HalfMatMulTests
             Assert.True(Math.Abs(got[at] - want) <= tolerance,
                 $"[{t}, {i}, {j}]: got {got[at]}, want {want} (difference {Math.Abs(got[at] - want):E2}, tolerance {tolerance:E2})");
         }
+    }
+
+    /// <summary><paramref name="rows"/> stored rows of <paramref name="width"/> random 16-bit values, <paramref name="stride"/> apart, NaN between them.</summary>
+    private static ushort[] Stored(int rows, int width, int stride, int seed, bool bf16)
+    {
+        ushort[] values = SixteenBit.Bits(RandomData.Uniform(rows * width, seed, 2f), bf16);
+        ushort[] stored = new ushort[rows * stride];
+        Array.Fill(stored, bf16 ? (ushort)0x7FC0 : (ushort)0x7E00);
+        for (int r = 0; r < rows; r++)
+            Array.Copy(values, r * width, stored, r * stride, width);
+        return stored;
     }
 
     /// <summary>
@@ -112,14 +134,15 @@ public sealed class HalfMatMulTests
             TransB = 1, Alpha = 0.5f, Beta = 0.25f, HasBias = 1, Activation = (int)Activation.Gelu,
         };
         var accelerator = ((IlgpuBackend)TestDevices.Get(deviceName).Backend).Accelerator;
-        var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, SixteenBitGemmOutput<F32ToBF16, BF16ToF32>, ArrayView<float>, MatMulProblem>(
+        var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, SixteenBitGemmOutput<F32ToBF16, BF16ToF32>, ArrayView<float>, MatMulProblem, long, long>(
             HalfMatMulKernels.TensorCore<Bf16Mma, MMajorA, NMajorB, SixteenBitGemmOutput<F32ToBF16, BF16ToF32>>);
         using var da = accelerator.Allocate1D(a);
         using var db = accelerator.Allocate1D(b);
         using var dc = accelerator.Allocate1D(c);
         using var dbias = accelerator.Allocate1D(bias);
         var config = Launch(accelerator, p);
-        kernel(config, da.View, db.View, new SixteenBitGemmOutput<F32ToBF16, BF16ToF32> { Values = dc.View }, dbias.View, p);
+        kernel(config, da.View, db.View, new SixteenBitGemmOutput<F32ToBF16, BF16ToF32> { Values = dc.View }, dbias.View, p,
+            Address(accelerator, da.View), Address(accelerator, db.View));
         ushort[] got = dc.GetAsArray1D();
 
         for (int t = 0; t < batch; t++)
@@ -153,8 +176,12 @@ public sealed class HalfMatMulTests
         where TOperandA : struct, IHalfGemmOperandA
         where TOperandB : struct, IHalfGemmOperandB
     {
-        var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, F32GemmOutput, ArrayView<float>, MatMulProblem>(
+        var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, F32GemmOutput, ArrayView<float>, MatMulProblem, long, long>(
             HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB, F32GemmOutput>);
-        return (config, a, b, c, bias, p) => kernel(config, a, b, new F32GemmOutput { Values = c }, bias, p);
+        return (config, a, b, c, bias, p) => kernel(config, a, b, new F32GemmOutput { Values = c }, bias, p, Address(accelerator, a), Address(accelerator, b));
     }
+
+    /// <summary>The operand's device address, which the kernel's cp.async needs on CUDA; 0 elsewhere (only its alignment is read there).</summary>
+    private static long Address(Accelerator accelerator, ArrayView<ushort> view) =>
+        accelerator.AcceleratorType == AcceleratorType.Cuda ? view.LoadEffectiveAddressAsPtr().ToInt64() : 0;
 }

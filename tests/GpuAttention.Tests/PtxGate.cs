@@ -67,13 +67,16 @@ internal static partial class PtxGate
         }
         string file = new(name.Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray());
         string ptx = Compile(kernel, explicitlyGrouped, architecture);
-        var assembled = Assemble(ptx, architecture, file);
-        if (Environment.GetEnvironmentVariable("GPUATTENTION_GATE_SASS") is { Length: > 0 } folder)
+        // The PTX is written before ptxas runs, so that PTX it rejects can be read.
+        string? folder = Environment.GetEnvironmentVariable("GPUATTENTION_GATE_SASS") is { Length: > 0 } named ? named : null;
+        if (folder is not null)
         {
             Directory.CreateDirectory(folder);
             File.WriteAllText(Path.Combine(folder, $"{file}.{architecture}.ptx"), ptx);
-            File.WriteAllText(Path.Combine(folder, $"{file}.{architecture}.sass"), assembled.Sass);
         }
+        var assembled = Assemble(ptx, architecture, file);
+        if (folder is not null)
+            File.WriteAllText(Path.Combine(folder, $"{file}.{architecture}.sass"), assembled.Sass);
         lock (Assembled)
             Assembled[(name, architecture)] = assembled;
         return assembled;

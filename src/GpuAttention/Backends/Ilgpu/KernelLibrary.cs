@@ -149,9 +149,10 @@ internal sealed class KernelLibrary
         where TOutput : struct, IGemmOutput =>
         new(() =>
         {
-            var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, TOutput, ArrayView<float>, MatMulProblem>(
+            var kernel = accelerator.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, TOutput, ArrayView<float>, MatMulProblem, long, long>(
                 HalfMatMulKernels.TensorCore<TFormat, TOperandA, TOperandB, TOutput>);
-            return new TensorCoreMatMulKernel((config, a, b, c32, c16, bias, p) => kernel(config, a, b, output(c32, c16), bias, p));
+            return new TensorCoreMatMulKernel((config, a, b, c32, c16, bias, p) => kernel(config, a, b, output(c32, c16), bias, p,
+                a.LoadEffectiveAddressAsPtr().ToInt64(), b.LoadEffectiveAddressAsPtr().ToInt64()));
         });
 
     private static Lazy<TensorCoreAttentionKernel> TensorCoreFlash<TFormat, TPacking, THead, TOutput>(Accelerator accelerator,
