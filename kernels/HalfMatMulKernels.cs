@@ -7,13 +7,68 @@ using ILGPU.Runtime.Cuda;
 namespace GpuAttention.Kernels;
 
 /// <summary>
+/// How one operand's K step is laid out in shared memory, as compile-time behaviour: <see cref="Rows"/> rows of
+/// <see cref="Width"/> halves, each row's 16-byte chunks permuted by an XOR with bits of the row ("swizzled") so that the
+/// eight rows an ldmatrix reads, and the chunks cp.async writes, fall on different banks without padding.
+/// </summary>
+public interface IStagedTile
+{
+    /// <summary>Staged rows.</summary>
+    int Rows { get; }
+
+    /// <summary>Halves per staged row (a multiple of 8).</summary>
+    int Width { get; }
+
+    /// <summary>Index, in halves from the tile's start, of element <paramref name="column"/> of staged row <paramref name="row"/>.</summary>
+    int Index(int row, int column);
+}
+
+/// <summary>
+/// <see cref="HalfMatMulKernels.BlockM"/> (= BlockN) rows of the step's <see cref="HalfMatMulKernels.BlockK"/> k each (64 bytes,
+/// 4 chunks): chunk c of row r sits at c XOR ((r / 2) mod 4). Rows r and r + 1 fill the two halves of the 32 banks, and the
+/// XOR spreads four consecutive pairs over the four chunks, so ldmatrix's eight rows are conflict-free.
+/// </summary>
+public readonly struct KInnerTile : IStagedTile
+{
+    /// <inheritdoc />
+    public int Rows => HalfMatMulKernels.BlockM;
+
+    /// <inheritdoc />
+    public int Width => HalfMatMulKernels.BlockK;
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Index(int row, int column) =>
+        row * HalfMatMulKernels.BlockK + ((((column >> 3) ^ (row >> 1)) & 3) << 3) + (column & 7);
+}
+
+/// <summary>
+/// <see cref="HalfMatMulKernels.BlockK"/> rows (one k each) of <see cref="HalfMatMulKernels.BlockM"/> (= BlockN) halves (256 bytes,
+/// 16 chunks): chunk c of row r sits at c XOR (r mod 8). Eight consecutive rows would otherwise start on the same bank; the
+/// XOR puts the chunk ldmatrix .trans reads from each on a different one.
+/// </summary>
+public readonly struct KOuterTile : IStagedTile
+{
+    /// <inheritdoc />
+    public int Rows => HalfMatMulKernels.BlockK;
+
+    /// <inheritdoc />
+    public int Width => HalfMatMulKernels.BlockM;
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Index(int row, int column) =>
+        row * HalfMatMulKernels.BlockM + (((column >> 3) ^ (row & 7)) << 3) + (column & 7);
+}
+
+/// <summary>
 /// How A is stored, as compile-time behaviour: how a K step of it is staged in shared memory, and how ldmatrix reads a
 /// warp's fragments from the staged tile.
 /// </summary>
 public interface IHalfGemmOperandA
 {
     /// <summary>
-    /// Starts staging op(A)[m0 … m0 + 63, k0 … k0 + 31] into the tile at half <paramref name="tile"/> of
+    /// Starts staging op(A)[m0 … m0 + BlockM − 1, k0 … k0 + BlockK − 1] into the tile at half <paramref name="tile"/> of
     /// <paramref name="shared"/>, zero outside M and K (<see cref="HalfMatMulKernels.StageStored"/>).
     /// </summary>
     void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread);
@@ -21,21 +76,17 @@ public interface IHalfGemmOperandA
     /// <summary>A's fragment for rows m … m + 15 of the block (m a multiple of 16) and k kk … kk + 15 of the staged step (portable body).</summary>
     MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch);
 
-    /// <summary>CUDA: ldmatrix of rows m … m + 31 and k kk … kk + 15 into the named registers wa0–7 of <see cref="WarpTile32x32"/>.</summary>
+    /// <summary>CUDA: ldmatrix of rows m … m + 63 and k kk … kk + 15 into the named registers wa0–15 of <see cref="WarpTile64x64"/>.</summary>
     void LoadWarpFragmentsOnCuda(int tile, int kk, int m, int lane);
 }
 
-/// <summary>A stored M×K (op(A) = A): staged m-major, read by ldmatrix as stored.</summary>
+/// <summary>A stored M×K (op(A) = A): staged as stored (<see cref="KInnerTile"/>), read by ldmatrix.</summary>
 public readonly struct MMajorA : IHalfGemmOperandA
 {
-    /// <summary>Halves per staged row: 32 k and 8 of padding (80 B apart: ldmatrix's 8 rows on different banks).</summary>
-    public const int Stride = HalfMatMulKernels.BlockK + 8;
-
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
-        HalfMatMulKernels.StageStored(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.M - m0, p.K - k0, shared, tile,
-            HalfMatMulKernels.BlockM, HalfMatMulKernels.BlockK, Stride, thread);
+        HalfMatMulKernels.StageStored<KInnerTile>(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.M - m0, p.K - k0, shared, tile, thread);
 
     /// <inheritdoc />
     public MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch) =>
@@ -44,29 +95,29 @@ public readonly struct MMajorA : IHalfGemmOperandA
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LoadWarpFragmentsOnCuda(int tile, int kk, int m, int lane) => CudaAsm.Emit(
-        "{ .reg .u32 at, below; mov.u32 at, __dyn_shared_alloca; add.u32 below, at, %1; add.u32 at, at, %0; " +
-        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa0,wa1,wa2,wa3}, [at]; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa4,wa5,wa6,wa7}, [below]; }",
-        (tile + RowStart(kk, m, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 16, lane)) * sizeof(ushort));
+        "{ .reg .u32 base, at; mov.u32 base, __dyn_shared_alloca; " +
+        "add.u32 at, base, %0; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa0,wa1,wa2,wa3}, [at]; " +
+        "add.u32 at, base, %1; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa4,wa5,wa6,wa7}, [at]; " +
+        "add.u32 at, base, %2; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa8,wa9,wa10,wa11}, [at]; " +
+        "add.u32 at, base, %3; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa12,wa13,wa14,wa15}, [at]; }",
+        (tile + RowStart(kk, m, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 16, lane)) * sizeof(ushort),
+        (tile + RowStart(kk, m + 32, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 48, lane)) * sizeof(ushort));
 
     // Matrix i = lane / 8 holds rows 0–7 or 8–15 (i mod 2) of k 0–7 or 8–15 (i / 2): a0 … a3 of the PTX ISA's A fragment.
     private static int RowStart(int kk, int m, int lane)
     {
         int matrix = lane >> 3;
-        return (m + (lane & 7) + ((matrix & 1) << 3)) * Stride + kk + ((matrix >> 1) << 3);
+        return default(KInnerTile).Index(m + (lane & 7) + ((matrix & 1) << 3), kk + ((matrix >> 1) << 3));
     }
 }
 
-/// <summary>A stored K×M and used transposed (<see cref="MatMulProblem.TransA"/>): staged k-major, read by ldmatrix .trans.</summary>
+/// <summary>A stored K×M and used transposed (<see cref="MatMulProblem.TransA"/>): staged as stored (<see cref="KOuterTile"/>), read by ldmatrix .trans.</summary>
 public readonly struct KMajorA : IHalfGemmOperandA
 {
-    /// <summary>Halves per staged row: 64 rows of op(A) and 8 of padding (144 B apart: ldmatrix's 8 rows on different banks).</summary>
-    public const int Stride = HalfMatMulKernels.BlockM + 8;
-
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
-        HalfMatMulKernels.StageStored(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.K - k0, p.M - m0, shared, tile,
-            HalfMatMulKernels.BlockK, HalfMatMulKernels.BlockM, Stride, thread);
+        HalfMatMulKernels.StageStored<KOuterTile>(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.K - k0, p.M - m0, shared, tile, thread);
 
     /// <inheritdoc />
     public MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch) =>
@@ -75,16 +126,20 @@ public readonly struct KMajorA : IHalfGemmOperandA
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LoadWarpFragmentsOnCuda(int tile, int kk, int m, int lane) => CudaAsm.Emit(
-        "{ .reg .u32 at, below; mov.u32 at, __dyn_shared_alloca; add.u32 below, at, %1; add.u32 at, at, %0; " +
-        "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa0,wa1,wa2,wa3}, [at]; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa4,wa5,wa6,wa7}, [below]; }",
-        (tile + RowStart(kk, m, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 16, lane)) * sizeof(ushort));
+        "{ .reg .u32 base, at; mov.u32 base, __dyn_shared_alloca; " +
+        "add.u32 at, base, %0; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa0,wa1,wa2,wa3}, [at]; " +
+        "add.u32 at, base, %1; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa4,wa5,wa6,wa7}, [at]; " +
+        "add.u32 at, base, %2; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa8,wa9,wa10,wa11}, [at]; " +
+        "add.u32 at, base, %3; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wa12,wa13,wa14,wa15}, [at]; }",
+        (tile + RowStart(kk, m, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 16, lane)) * sizeof(ushort),
+        (tile + RowStart(kk, m + 32, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 48, lane)) * sizeof(ushort));
 
     // Matrix i = lane / 8: staged k rows 0–7 or 8–15 (i / 2) at op(A) rows m … m + 7 or m + 8 … (i mod 2); .trans turns
     // each 8×8 k-major matrix into the m-major a_i of the fragment.
     private static int RowStart(int kk, int m, int lane)
     {
         int matrix = lane >> 3;
-        return (kk + (lane & 7) + ((matrix >> 1) << 3)) * Stride + m + ((matrix & 1) << 3);
+        return default(KOuterTile).Index(kk + (lane & 7) + ((matrix >> 1) << 3), m + ((matrix & 1) << 3));
     }
 }
 
@@ -95,7 +150,7 @@ public readonly struct KMajorA : IHalfGemmOperandA
 public interface IHalfGemmOperandB
 {
     /// <summary>
-    /// Starts staging op(B)[k0 … k0 + 31, n0 … n0 + 63] into the tile at half <paramref name="tile"/> of
+    /// Starts staging op(B)[k0 … k0 + BlockK − 1, n0 … n0 + BlockN − 1] into the tile at half <paramref name="tile"/> of
     /// <paramref name="shared"/>, zero outside K and N (<see cref="HalfMatMulKernels.StageStored"/>).
     /// </summary>
     void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread);
@@ -103,21 +158,17 @@ public interface IHalfGemmOperandB
     /// <summary>B's fragments for k kk … kk + 15 of the staged step and columns n, n + 8 (n: a multiple of 16 within the block; portable body).</summary>
     (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch);
 
-    /// <summary>CUDA: ldmatrix of k kk … kk + 15 and columns n … n + 31 into the named registers wb0–7 of <see cref="WarpTile32x32"/>.</summary>
+    /// <summary>CUDA: ldmatrix of k kk … kk + 15 and columns n … n + 63 into the named registers wb0–15 of <see cref="WarpTile64x64"/>.</summary>
     void LoadWarpFragmentsOnCuda(int tile, int kk, int n, int lane);
 }
 
-/// <summary>B stored K×N (op(B) = B): staged k-major, read by ldmatrix .trans.</summary>
+/// <summary>B stored K×N (op(B) = B): staged as stored (<see cref="KOuterTile"/>), read by ldmatrix .trans.</summary>
 public readonly struct KMajorB : IHalfGemmOperandB
 {
-    /// <summary>Halves per staged row: 64 columns and 8 of padding, so that ldmatrix's 8 rows fall on different banks (144 B apart).</summary>
-    public const int Stride = HalfMatMulKernels.BlockN + 8;
-
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
-        HalfMatMulKernels.StageStored(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.K - k0, p.N - n0, shared, tile,
-            HalfMatMulKernels.BlockK, HalfMatMulKernels.BlockN, Stride, thread);
+        HalfMatMulKernels.StageStored<KOuterTile>(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.K - k0, p.N - n0, shared, tile, thread);
 
     /// <inheritdoc />
     public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch) =>
@@ -126,29 +177,29 @@ public readonly struct KMajorB : IHalfGemmOperandB
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LoadWarpFragmentsOnCuda(int tile, int kk, int n, int lane) => CudaAsm.Emit(
-        "{ .reg .u32 at, right; mov.u32 at, __dyn_shared_alloca; add.u32 right, at, %1; add.u32 at, at, %0; " +
-        "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb0,wb1,wb2,wb3}, [at]; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb4,wb5,wb6,wb7}, [right]; }",
-        (tile + RowStart(kk, n, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 16, lane)) * sizeof(ushort));
+        "{ .reg .u32 base, at; mov.u32 base, __dyn_shared_alloca; " +
+        "add.u32 at, base, %0; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb0,wb1,wb2,wb3}, [at]; " +
+        "add.u32 at, base, %1; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb4,wb5,wb6,wb7}, [at]; " +
+        "add.u32 at, base, %2; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb8,wb9,wb10,wb11}, [at]; " +
+        "add.u32 at, base, %3; ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {wb12,wb13,wb14,wb15}, [at]; }",
+        (tile + RowStart(kk, n, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 16, lane)) * sizeof(ushort),
+        (tile + RowStart(kk, n + 32, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 48, lane)) * sizeof(ushort));
 
     // Matrix i = lane / 8: k rows 0–7 or 8–15 by i mod 2, columns n … n + 7 or n + 8 … n + 15 by i / 2.
     private static int RowStart(int kk, int n, int lane)
     {
         int matrix = lane >> 3;
-        return (kk + (lane & 7) + ((matrix & 1) << 3)) * Stride + n + ((matrix >> 1) << 3);
+        return default(KOuterTile).Index(kk + (lane & 7) + ((matrix & 1) << 3), n + ((matrix >> 1) << 3));
     }
 }
 
-/// <summary>B stored N×K and used transposed (PyTorch's Linear weights): staged n-major, read by ldmatrix as stored.</summary>
+/// <summary>B stored N×K and used transposed (PyTorch's Linear weights): staged as stored (<see cref="KInnerTile"/>), read by ldmatrix.</summary>
 public readonly struct NMajorB : IHalfGemmOperandB
 {
-    /// <summary>Halves per staged row: 32 k and 8 of padding (80 B apart: ldmatrix's 8 rows on different banks).</summary>
-    public const int Stride = HalfMatMulKernels.BlockK + 8;
-
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
-        HalfMatMulKernels.StageStored(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.N - n0, p.K - k0, shared, tile,
-            HalfMatMulKernels.BlockN, HalfMatMulKernels.BlockK, Stride, thread);
+        HalfMatMulKernels.StageStored<KInnerTile>(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.N - n0, p.K - k0, shared, tile, thread);
 
     /// <inheritdoc />
     public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch) =>
@@ -157,15 +208,19 @@ public readonly struct NMajorB : IHalfGemmOperandB
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LoadWarpFragmentsOnCuda(int tile, int kk, int n, int lane) => CudaAsm.Emit(
-        "{ .reg .u32 at, right; mov.u32 at, __dyn_shared_alloca; add.u32 right, at, %1; add.u32 at, at, %0; " +
-        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb0,wb1,wb2,wb3}, [at]; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb4,wb5,wb6,wb7}, [right]; }",
-        (tile + RowStart(kk, n, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 16, lane)) * sizeof(ushort));
+        "{ .reg .u32 base, at; mov.u32 base, __dyn_shared_alloca; " +
+        "add.u32 at, base, %0; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb0,wb1,wb2,wb3}, [at]; " +
+        "add.u32 at, base, %1; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb4,wb5,wb6,wb7}, [at]; " +
+        "add.u32 at, base, %2; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb8,wb9,wb10,wb11}, [at]; " +
+        "add.u32 at, base, %3; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb12,wb13,wb14,wb15}, [at]; }",
+        (tile + RowStart(kk, n, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 16, lane)) * sizeof(ushort),
+        (tile + RowStart(kk, n + 32, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 48, lane)) * sizeof(ushort));
 
     // Matrix i = lane / 8: columns n … n + 7 or n + 8 … n + 15 by i / 2 (as rows of the staged tile), k 0–7 or 8–15 by i mod 2.
     private static int RowStart(int kk, int n, int lane)
     {
         int matrix = lane >> 3;
-        return (n + (lane & 7) + ((matrix >> 1) << 3)) * Stride + kk + ((matrix & 1) << 3);
+        return default(KInnerTile).Index(n + (lane & 7) + ((matrix >> 1) << 3), kk + ((matrix & 1) << 3));
     }
 }
 
@@ -214,17 +269,18 @@ public struct SixteenBitGemmOutput<TNarrow, TWiden> : IGemmOutput
 /// (<see cref="MMajorA"/>, <see cref="KMajorA"/> for a transposed A; <see cref="KMajorB"/>, <see cref="NMajorB"/>).
 /// </summary>
 /// <remarks>
-/// A group of <see cref="Threads"/> threads (4 warps, 2 × 2, each a <see cref="WarpTile32x32"/>) owns a
+/// A group of <see cref="Threads"/> threads (4 warps, 2 × 2, each a <see cref="WarpTile64x64"/>) owns a
 /// <see cref="BlockM"/>×<see cref="BlockN"/> block of C and walks K in steps of <see cref="BlockK"/> through a
 /// <see cref="Stages"/>-deep ring of shared-memory stages: while the warps multiply step t, the copies of steps t + 1 and
 /// t + 2 are in flight (<see cref="AsyncCopy"/>: cp.async on CUDA), so one barrier per step both publishes step t and frees
-/// the slot of step t − 1 for step t + 2. Staged rows are padded so that ldmatrix is free of bank conflicts. The accumulators
-/// leave through shared memory, and the epilogue then writes C a row of the block at a time (coalesced).
+/// the slot of step t − 1 for step t + 2. The staged tiles are swizzled (<see cref="IStagedTile"/>), so ldmatrix is free of
+/// bank conflicts and the ring fits the 48 KB a block may have without an opt-in. The accumulators leave through shared
+/// memory, half the block at a time, and the epilogue writes C a row at a time (coalesced).
 /// </remarks>
 public static class HalfMatMulKernels
 {
     /// <summary>Block tile of C and the K step.</summary>
-    public const int BlockM = 64, BlockN = 64, BlockK = 32;
+    public const int BlockM = 128, BlockN = 128, BlockK = 32;
 
     /// <summary>Threads per group: 4 warps.</summary>
     public const int Threads = 128;
@@ -232,19 +288,19 @@ public static class HalfMatMulKernels
     /// <summary>K steps in the ring: the one being multiplied and two in flight (the wait in the loop is "all but the newest", which is Stages − 2 = 1).</summary>
     public const int Stages = 3;
 
-    /// <summary>Halves the staged A takes in either layout (m-major: 64 × 40; k-major: 32 × 72).</summary>
-    public const int StagedHalvesA = BlockM * MMajorA.Stride;
+    /// <summary>Halves of one operand's staged step (either layout).</summary>
+    public const int TileHalves = BlockM * BlockK;
 
-    /// <summary>Halves one stage takes: A, then B, each in either layout.</summary>
-    public const int StageHalves = StagedHalvesA + BlockN * NMajorB.Stride;
+    /// <summary>Halves one stage takes: A's tile, then B's (BlockN = BlockM).</summary>
+    public const int StageHalves = 2 * TileHalves;
 
-    /// <summary>Row stride, in floats, of the block's accumulators in shared memory after the loop (4 of padding: rows on different banks).</summary>
+    /// <summary>Row stride, in floats, of half the block's accumulators in shared memory after the loop (4 of padding: rows on different banks).</summary>
     public const int AccumulatorStride = BlockN + 4;
 
-    /// <summary>Bytes of shared memory the ring takes, reused by the accumulators after the loop.</summary>
-    public const int PipelineBytes = Stages * StageHalves * sizeof(ushort) > BlockM * AccumulatorStride * sizeof(float)
+    /// <summary>Bytes of shared memory the ring takes (48 KB), reused by half the block's accumulators after the loop.</summary>
+    public const int PipelineBytes = Stages * StageHalves * sizeof(ushort) > BlockM / 2 * AccumulatorStride * sizeof(float)
         ? Stages * StageHalves * sizeof(ushort)
-        : BlockM * AccumulatorStride * sizeof(float);
+        : BlockM / 2 * AccumulatorStride * sizeof(float);
 
     /// <summary>Dynamic shared bytes a launch needs: the ring, plus the portable primitives' scratch where they run (not on CUDA).</summary>
     public static int SharedBytes(bool onCuda) =>
@@ -264,11 +320,11 @@ public static class HalfMatMulKernels
         where TOperandB : struct, IHalfGemmOperandB
         where TOutput : struct, IGemmOutput
     {
-        var tile = default(WarpTile32x32);
+        var tile = default(WarpTile64x64);
         tile.Clear();
         int thread = Group.IdxX, lane = thread & (MmaLayout.WarpSize - 1), warp = thread / MmaLayout.WarpSize;
         int m0 = Grid.IdxY * BlockM, n0 = Grid.IdxX * BlockN, batch = Grid.IdxZ;
-        int warpRow = (warp >> 1) * 32, warpColumn = (warp & 1) * 32;
+        int warpRow = (warp >> 1) * 64, warpColumn = (warp & 1) * 64;
 
         var shared = SharedMemory.GetDynamic<ushort>();
         var sharedFloats = SharedMemory.GetDynamic<float>();
@@ -293,18 +349,22 @@ public static class HalfMatMulKernels
                 StageStep<TOperandA, TOperandB>(a, addressA, b, addressB, shared, p, batch, m0, n0, step + Stages - 1, thread);
             AsyncCopy.Commit();
             int tileA = step % Stages * StageHalves;
-            tile.MultiplyAccumulate<TFormat, TOperandA, TOperandB>(shared, tileA, tileA + StagedHalvesA, 0, warpRow, warpColumn, lane, mmaScratch, matrixScratch);
-            tile.MultiplyAccumulate<TFormat, TOperandA, TOperandB>(shared, tileA, tileA + StagedHalvesA, 16, warpRow, warpColumn, lane, mmaScratch, matrixScratch);
+            tile.MultiplyAccumulate<TFormat, TOperandA, TOperandB>(shared, tileA, tileA + TileHalves, 0, warpRow, warpColumn, lane, mmaScratch, matrixScratch);
+            tile.MultiplyAccumulate<TFormat, TOperandA, TOperandB>(shared, tileA, tileA + TileHalves, 16, warpRow, warpColumn, lane, mmaScratch, matrixScratch);
         }
         AsyncCopy.WaitAll();
-        // The ring is reused for the accumulators: every warp must be done reading it.
-        Group.Barrier();
-        tile.Store(sharedFloats, 0, AccumulatorStride, warpRow, warpColumn, lane);
-        Group.Barrier();
-        for (int e = thread; e < BlockM * BlockN; e += Threads)
+        for (int half = 0; half < 2; half++)
         {
-            int row = e / BlockN, column = e % BlockN;
-            StoreElement(p, c, bias, batch, m0 + row, n0 + column, sharedFloats[row * AccumulatorStride + column]);
+            // The ring (then the previous half) is reused for the accumulators: every thread must be done reading it.
+            Group.Barrier();
+            if (warpRow == half * (BlockM / 2))
+                tile.Store(sharedFloats, 0, AccumulatorStride, 0, warpColumn, lane);
+            Group.Barrier();
+            for (int e = thread; e < BlockM / 2 * BlockN; e += Threads)
+            {
+                int row = e / BlockN, column = e % BlockN;
+                StoreElement(p, c, bias, batch, m0 + half * (BlockM / 2) + row, n0 + column, sharedFloats[row * AccumulatorStride + column]);
+            }
         }
     }
 
@@ -317,37 +377,38 @@ public static class HalfMatMulKernels
     {
         int tileA = step % Stages * StageHalves, k0 = step * BlockK;
         default(TOperandA).Stage(a, addressA, shared, tileA, p, batch, m0, k0, thread);
-        default(TOperandB).Stage(b, addressB, shared, tileA + StagedHalvesA, p, batch, k0, n0, thread);
+        default(TOperandB).Stage(b, addressB, shared, tileA + TileHalves, p, batch, k0, n0, thread);
     }
 
     /// <summary>
-    /// Starts staging a <paramref name="rows"/>×<paramref name="width"/> region of a row-major stored operand into the shared
-    /// tile at half <paramref name="tile"/> (row stride <paramref name="stride"/>, 16-byte rows): stored element (r, c) at
-    /// <paramref name="first"/> + r·<paramref name="ld"/> + c, present for r &lt; <paramref name="rowsLeft"/> and c &lt;
-    /// <paramref name="columnsLeft"/>, zero elsewhere. When every stored row starts 16-byte aligned (the operand's address,
-    /// <paramref name="first"/> and <paramref name="ld"/> multiples of 8 halves), in 16-byte <see cref="AsyncCopy"/> chunks;
-    /// otherwise (odd strides) element by element with plain loads, complete on return. Either is visible after the barrier
-    /// that follows the wait for the step.
+    /// Starts staging a region of a row-major stored operand into the shared tile at half <paramref name="tile"/>, laid out as
+    /// <typeparamref name="TTile"/> says: stored element (r, c) at <paramref name="first"/> + r·<paramref name="ld"/> + c,
+    /// present for r &lt; <paramref name="rowsLeft"/> and c &lt; <paramref name="columnsLeft"/>, zero elsewhere. When every
+    /// stored row starts 16-byte aligned (the operand's address, <paramref name="first"/> and <paramref name="ld"/> multiples of
+    /// 8 halves), in 16-byte <see cref="AsyncCopy"/> chunks; otherwise (odd strides) element by element with plain loads,
+    /// complete on return. Either is visible after the barrier that follows the wait for the step.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void StageStored(ArrayView<ushort> source, long address, long first, int ld, int rowsLeft, int columnsLeft,
-        ArrayView<ushort> shared, int tile, int rows, int width, int stride, int thread)
+    internal static void StageStored<TTile>(ArrayView<ushort> source, long address, long first, int ld, int rowsLeft, int columnsLeft,
+        ArrayView<ushort> shared, int tile, int thread)
+        where TTile : struct, IStagedTile
     {
+        var layout = default(TTile);
         if ((address & 15) == 0 && (first & 7) == 0 && (ld & 7) == 0)
         {
-            int chunksPerRow = width / AsyncCopy.Halves;
-            for (int chunk = thread; chunk < rows * chunksPerRow; chunk += Threads)
+            int chunksPerRow = layout.Width / AsyncCopy.Halves;
+            for (int chunk = thread; chunk < layout.Rows * chunksPerRow; chunk += Threads)
             {
                 int r = chunk / chunksPerRow, column = chunk % chunksPerRow * AsyncCopy.Halves;
                 int valid = r < rowsLeft ? XMath.Clamp(columnsLeft - column, 0, AsyncCopy.Halves) : 0;
-                AsyncCopy.Copy16(shared, tile + r * stride + column, source, first + (long)r * ld + column, address, valid);
+                AsyncCopy.Copy16(shared, tile + layout.Index(r, column), source, first + (long)r * ld + column, address, valid);
             }
             return;
         }
-        for (int e = thread; e < rows * width; e += Threads)
+        for (int e = thread; e < layout.Rows * layout.Width; e += Threads)
         {
-            int r = e / width, column = e % width;
-            shared[tile + r * stride + column] = r < rowsLeft && column < columnsLeft ? source[first + (long)r * ld + column] : (ushort)0;
+            int r = e / layout.Width, column = e % layout.Width;
+            shared[tile + layout.Index(r, column)] = r < rowsLeft && column < columnsLeft ? source[first + (long)r * ld + column] : (ushort)0;
         }
     }
 

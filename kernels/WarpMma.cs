@@ -117,7 +117,7 @@ public interface IMmaFormat
     /// <summary>c += a·b by <c>mma.sync.aligned.m16n8k16.row.col.f32.{format}.{format}.f32</c>: CUDA only.</summary>
     void MultiplyAccumulateOnTensorCores(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b);
 
-    /// <summary>The eight mma.sync of a <see cref="WarpTile32x32"/> step over its named registers: CUDA only.</summary>
+    /// <summary>The 32 mma.sync of a <see cref="WarpTile64x64"/> step over its named registers: CUDA only.</summary>
     void MultiplyAccumulateWarpTileOnTensorCores();
 
     /// <summary>The element's exact value.</summary>
@@ -132,9 +132,14 @@ public readonly struct Bf16Mma : IMmaFormat
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void MultiplyAccumulateWarpTileOnTensorCores() => CudaAsm.Emit(
-        Instruction + WarpTile32x32.Operands00 + Instruction + WarpTile32x32.Operands01 + Instruction + WarpTile32x32.Operands02 +
-        Instruction + WarpTile32x32.Operands03 + Instruction + WarpTile32x32.Operands10 + Instruction + WarpTile32x32.Operands11 +
-        Instruction + WarpTile32x32.Operands12 + Instruction + WarpTile32x32.Operands13);
+        Instruction + WarpTile64x64.Operands00 + Instruction + WarpTile64x64.Operands01 + Instruction + WarpTile64x64.Operands02 + Instruction + WarpTile64x64.Operands03 +
+        Instruction + WarpTile64x64.Operands04 + Instruction + WarpTile64x64.Operands05 + Instruction + WarpTile64x64.Operands06 + Instruction + WarpTile64x64.Operands07 +
+        Instruction + WarpTile64x64.Operands10 + Instruction + WarpTile64x64.Operands11 + Instruction + WarpTile64x64.Operands12 + Instruction + WarpTile64x64.Operands13 +
+        Instruction + WarpTile64x64.Operands14 + Instruction + WarpTile64x64.Operands15 + Instruction + WarpTile64x64.Operands16 + Instruction + WarpTile64x64.Operands17 +
+        Instruction + WarpTile64x64.Operands20 + Instruction + WarpTile64x64.Operands21 + Instruction + WarpTile64x64.Operands22 + Instruction + WarpTile64x64.Operands23 +
+        Instruction + WarpTile64x64.Operands24 + Instruction + WarpTile64x64.Operands25 + Instruction + WarpTile64x64.Operands26 + Instruction + WarpTile64x64.Operands27 +
+        Instruction + WarpTile64x64.Operands30 + Instruction + WarpTile64x64.Operands31 + Instruction + WarpTile64x64.Operands32 + Instruction + WarpTile64x64.Operands33 +
+        Instruction + WarpTile64x64.Operands34 + Instruction + WarpTile64x64.Operands35 + Instruction + WarpTile64x64.Operands36 + Instruction + WarpTile64x64.Operands37);
 
     /// <inheritdoc />
     public void MultiplyAccumulateOnTensorCores(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b)
@@ -158,9 +163,14 @@ public readonly struct F16Mma : IMmaFormat
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void MultiplyAccumulateWarpTileOnTensorCores() => CudaAsm.Emit(
-        Instruction + WarpTile32x32.Operands00 + Instruction + WarpTile32x32.Operands01 + Instruction + WarpTile32x32.Operands02 +
-        Instruction + WarpTile32x32.Operands03 + Instruction + WarpTile32x32.Operands10 + Instruction + WarpTile32x32.Operands11 +
-        Instruction + WarpTile32x32.Operands12 + Instruction + WarpTile32x32.Operands13);
+        Instruction + WarpTile64x64.Operands00 + Instruction + WarpTile64x64.Operands01 + Instruction + WarpTile64x64.Operands02 + Instruction + WarpTile64x64.Operands03 +
+        Instruction + WarpTile64x64.Operands04 + Instruction + WarpTile64x64.Operands05 + Instruction + WarpTile64x64.Operands06 + Instruction + WarpTile64x64.Operands07 +
+        Instruction + WarpTile64x64.Operands10 + Instruction + WarpTile64x64.Operands11 + Instruction + WarpTile64x64.Operands12 + Instruction + WarpTile64x64.Operands13 +
+        Instruction + WarpTile64x64.Operands14 + Instruction + WarpTile64x64.Operands15 + Instruction + WarpTile64x64.Operands16 + Instruction + WarpTile64x64.Operands17 +
+        Instruction + WarpTile64x64.Operands20 + Instruction + WarpTile64x64.Operands21 + Instruction + WarpTile64x64.Operands22 + Instruction + WarpTile64x64.Operands23 +
+        Instruction + WarpTile64x64.Operands24 + Instruction + WarpTile64x64.Operands25 + Instruction + WarpTile64x64.Operands26 + Instruction + WarpTile64x64.Operands27 +
+        Instruction + WarpTile64x64.Operands30 + Instruction + WarpTile64x64.Operands31 + Instruction + WarpTile64x64.Operands32 + Instruction + WarpTile64x64.Operands33 +
+        Instruction + WarpTile64x64.Operands34 + Instruction + WarpTile64x64.Operands35 + Instruction + WarpTile64x64.Operands36 + Instruction + WarpTile64x64.Operands37);
 
     /// <inheritdoc />
     public void MultiplyAccumulateOnTensorCores(ref MmaAccumulator c, MmaFragmentA a, MmaFragmentB b)

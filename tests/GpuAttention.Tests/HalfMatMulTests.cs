@@ -19,7 +19,8 @@ public sealed class HalfMatMulTests
     /// Every device with the tensor-core kernel: bf16 and f16, B as stored and transposed (Linear weights); a transposed A in
     /// two of those (each specialisation costs PoCL ~10–40 s to compile, so not all four). Tight strides (odd: staged element
     /// by element) in those six; rows padded to 16 bytes (staged in 16-byte asynchronous chunks, the last one of a row
-    /// partly valid) once per storage pair, with K long enough to go round the stage ring.
+    /// partly valid) once per storage pair (on PoCL the two that cover all four layouts), with K long enough to go round the
+    /// stage ring.
     /// </summary>
     public static TheoryData<string, string, bool, bool, bool> Cases()
     {
@@ -31,12 +32,48 @@ public sealed class HalfMatMulTests
                 data.Add(name, format, linear, false, false);
             data.Add(name, "bf16", true, true, false);
             data.Add(name, "f16", false, true, false);
+            // The two bf16 ones stage all four operand layouts in chunks; PoCL (slow to compile) runs only those.
             data.Add(name, "bf16", false, false, true);
-            data.Add(name, "f16", true, false, true);
             data.Add(name, "bf16", true, true, true);
-            data.Add(name, "f16", false, true, true);
+            if (name != "opencl")
+            {
+                data.Add(name, "f16", true, false, true);
+                data.Add(name, "f16", false, true, true);
+            }
         }
         return data;
+    }
+
+    /// <summary>
+    /// The staged tiles' swizzles, by their definition: every element has its own place, a 16-byte chunk stays whole, and the
+    /// eight 16-byte rows one ldmatrix phase reads (eight consecutive staged rows, one chunk column, as the operands address
+    /// them) land on eight different groups of four banks (4-byte banks, 32 of them), i.e. without conflicts.
+    /// </summary>
+    [Fact]
+    public void StagedTilesAreBijectiveAndLdmatrixReadsThemWithoutBankConflicts()
+    {
+        CheckTile(default(KInnerTile));
+        CheckTile(default(KOuterTile));
+
+        static void CheckTile<TTile>(TTile tile) where TTile : struct, IStagedTile
+        {
+            var seen = new bool[tile.Rows * tile.Width];
+            for (int row = 0; row < tile.Rows; row++)
+            for (int column = 0; column < tile.Width; column++)
+            {
+                int at = tile.Index(row, column);
+                Assert.InRange(at, 0, seen.Length - 1);
+                Assert.False(seen[at], $"{typeof(TTile).Name}: ({row}, {column}) shares index {at}");
+                seen[at] = true;
+                Assert.Equal(tile.Index(row, column & ~7) + (column & 7), at);
+            }
+            for (int firstRow = 0; firstRow < tile.Rows; firstRow += 8)
+            for (int chunk = 0; chunk < tile.Width / 8; chunk++)
+            {
+                var bankGroups = Enumerable.Range(firstRow, 8).Select(row => tile.Index(row, 8 * chunk) * sizeof(ushort) / 16 % 8).ToHashSet();
+                Assert.True(bankGroups.Count == 8, $"{typeof(TTile).Name}: rows {firstRow}…{firstRow + 7}, chunk {chunk} fall on {bankGroups.Count} bank groups");
+            }
+        }
     }
 
     public static TheoryData<string> IlgpuDevices() => [.. TestDevices.Names.Where(n => n != "cpu")];
@@ -164,7 +201,7 @@ public sealed class HalfMatMulTests
         }
     }
 
-    /// <summary>The GEMM's launch: a group of <see cref="HalfMatMulKernels.Threads"/> per 64 × 64 block of C, its shared memory where it runs.</summary>
+    /// <summary>The GEMM's launch: a group of <see cref="HalfMatMulKernels.Threads"/> per BlockM × BlockN block of C, its shared memory where it runs.</summary>
     private static KernelConfig Launch(Accelerator accelerator, MatMulProblem p) => new(
         new Index3D((p.N + HalfMatMulKernels.BlockN - 1) / HalfMatMulKernels.BlockN, (p.M + HalfMatMulKernels.BlockM - 1) / HalfMatMulKernels.BlockM, p.Batch),
         new Index3D(HalfMatMulKernels.Threads, 1, 1),

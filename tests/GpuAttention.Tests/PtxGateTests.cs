@@ -101,10 +101,11 @@ public sealed class PtxGateTests(ITestOutputHelper output)
         })
             kernels.Add(new($"HalfMatMulKernels.TensorCore<{format}, {operandA}, {operand}, {output} C>",
                 typeof(HalfMatMulKernels).GetMethod(nameof(HalfMatMulKernels.TensorCore))!.MakeGenericMethod(formatType, operandAType, operandType, outputType), true,
-                HalfMatMulKernels.Threads, HalfMatMulKernels.SharedBytes(onCuda: true), 128, true,
-                "a warp's 32×32 output tile is 32 fp32 accumulators plus A's and B's fragments: ≤ 128 registers keeps 4 groups of 4 warps (25 %) " +
-                "per SM, what an mma.sync GEMM with this much work per warp needs; the SASS must hold the mma and both ldmatrix loads",
-                [mma, "LDSM.16.M88.4", loadB]));
+                HalfMatMulKernels.Threads, HalfMatMulKernels.SharedBytes(onCuda: true), 255, true,
+                "a warp's 64×64 output tile is 128 fp32 accumulators plus 32 fragment registers; any count up to the hardware's 255 keeps two " +
+                "groups of 4 warps per SM (2 × 128 threads × 256 = 65 536 registers), so one group's multiply covers the other's waits; the " +
+                "SASS must hold the mma, both ldmatrix loads and the cp.async copy (LDGSTS)",
+                [mma, "LDSM.16.M88.4", loadB, "LDGSTS"]));
         var tensorCoreAttention = new[]
         {
             ("Bf16Mma", typeof(Bf16Mma), typeof(Bf16Pair), "HMMA.16816.F32.BF16", 64, typeof(HeadPair<HeadPair<HeadSlice16>>), typeof(F32Output)),
