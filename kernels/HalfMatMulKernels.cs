@@ -21,6 +21,12 @@ public interface IStagedTile
 
     /// <summary>Index, in halves from the tile's start, of element <paramref name="column"/> of staged row <paramref name="row"/>.</summary>
     int Index(int row, int column);
+
+    /// <summary>
+    /// Rows between one thread's chunks when <see cref="HalfMatMulKernels.Threads"/> threads copy the tile a chunk each, row
+    /// by row: the swizzle repeats at this period, so Index(r + RowStep, c) = Index(r, c) + RowStep · Width.
+    /// </summary>
+    int RowStep { get; }
 }
 
 /// <summary>
@@ -35,6 +41,9 @@ public readonly struct KInnerTile : IStagedTile
 
     /// <inheritdoc />
     public int Width => HalfMatMulKernels.BlockK;
+
+    /// <inheritdoc />
+    public int RowStep => HalfMatMulKernels.Threads / (HalfMatMulKernels.BlockK / AsyncCopy.Halves);
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -54,6 +63,9 @@ public readonly struct KOuterTile : IStagedTile
 
     /// <inheritdoc />
     public int Width => HalfMatMulKernels.BlockM;
+
+    /// <inheritdoc />
+    public int RowStep => HalfMatMulKernels.Threads / (HalfMatMulKernels.BlockM / AsyncCopy.Halves);
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -291,6 +303,9 @@ public static class HalfMatMulKernels
     /// <summary>Halves of one operand's staged step (either layout).</summary>
     public const int TileHalves = BlockM * BlockK;
 
+    /// <summary>16-byte chunks each thread copies of one operand's step (either layout).</summary>
+    public const int ChunksPerThread = TileHalves / AsyncCopy.Halves / Threads;
+
     /// <summary>Halves one stage takes: A's tile, then B's (BlockN = BlockM).</summary>
     public const int StageHalves = 2 * TileHalves;
 
@@ -385,8 +400,10 @@ public static class HalfMatMulKernels
     /// <typeparamref name="TTile"/> says: stored element (r, c) at <paramref name="first"/> + r·<paramref name="ld"/> + c,
     /// present for r &lt; <paramref name="rowsLeft"/> and c &lt; <paramref name="columnsLeft"/>, zero elsewhere. When every
     /// stored row starts 16-byte aligned (the operand's address, <paramref name="first"/> and <paramref name="ld"/> multiples of
-    /// 8 halves), in 16-byte <see cref="AsyncCopy"/> chunks; otherwise (odd strides) element by element with plain loads,
-    /// complete on return. Either is visible after the barrier that follows the wait for the step.
+    /// 8 halves), in <see cref="ChunksPerThread"/> 16-byte <see cref="AsyncCopy"/> chunks a thread, one column of chunks,
+    /// <see cref="IStagedTile.RowStep"/> rows apart (so one swizzled place and one bound on the columns serve them all);
+    /// otherwise (odd strides) element by element with plain loads, complete on return. Either is visible after the barrier
+    /// that follows the wait for the step.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StageStored<TTile>(ArrayView<ushort> source, long address, long first, int ld, int rowsLeft, int columnsLeft,
@@ -396,12 +413,15 @@ public static class HalfMatMulKernels
         var layout = default(TTile);
         if ((address & 15) == 0 && (first & 7) == 0 && (ld & 7) == 0)
         {
-            int chunksPerRow = layout.Width / AsyncCopy.Halves;
-            for (int chunk = thread; chunk < layout.Rows * chunksPerRow; chunk += Threads)
+            int row = thread / (layout.Width / AsyncCopy.Halves), column = thread % (layout.Width / AsyncCopy.Halves) * AsyncCopy.Halves;
+            int valid = XMath.Clamp(columnsLeft - column, 0, AsyncCopy.Halves), at = tile + layout.Index(row, column);
+            long from = first + (long)row * ld + column, fromStep = (long)layout.RowStep * ld;
+            for (int i = 0; i < ChunksPerThread; i++)
             {
-                int r = chunk / chunksPerRow, column = chunk % chunksPerRow * AsyncCopy.Halves;
-                int valid = r < rowsLeft ? XMath.Clamp(columnsLeft - column, 0, AsyncCopy.Halves) : 0;
-                AsyncCopy.Copy16(shared, tile + layout.Index(r, column), source, first + (long)r * ld + column, address, valid);
+                AsyncCopy.Copy16(shared, at, source, from, address, row < rowsLeft ? valid : 0);
+                row += layout.RowStep;
+                at += layout.RowStep * layout.Width;
+                from += fromStep;
             }
             return;
         }

@@ -47,7 +47,8 @@ public sealed class HalfMatMulTests
     /// <summary>
     /// The staged tiles' swizzles, by their definition: every element has its own place, a 16-byte chunk stays whole, and the
     /// eight 16-byte rows one ldmatrix phase reads (eight consecutive staged rows, one chunk column, as the operands address
-    /// them) land on eight different groups of four banks (4-byte banks, 32 of them), i.e. without conflicts.
+    /// them) land on eight different groups of four banks (4-byte banks, 32 of them), i.e. without conflicts; and the swizzle
+    /// repeats every RowStep rows, which the staging's chunk loop relies on.
     /// </summary>
     [Fact]
     public void StagedTilesAreBijectiveAndLdmatrixReadsThemWithoutBankConflicts()
@@ -66,6 +67,8 @@ public sealed class HalfMatMulTests
                 Assert.False(seen[at], $"{typeof(TTile).Name}: ({row}, {column}) shares index {at}");
                 seen[at] = true;
                 Assert.Equal(tile.Index(row, column & ~7) + (column & 7), at);
+                if (row + tile.RowStep < tile.Rows)
+                    Assert.Equal(at + tile.RowStep * tile.Width, tile.Index(row + tile.RowStep, column));
             }
             for (int firstRow = 0; firstRow < tile.Rows; firstRow += 8)
             for (int chunk = 0; chunk < tile.Width / 8; chunk++)
