@@ -41,6 +41,24 @@ public static class AsyncCopy
             shared[sharedIndex + i] = i < validHalves ? global[globalIndex + i] : (ushort)0;
     }
 
+    /// <summary>
+    /// <see cref="Copy16(ArrayView{ushort}, int, ArrayView{ushort}, long, long, int)"/> with all <see cref="Halves"/> halves
+    /// valid: no source size, so none of the zero-fill arithmetic (the common case, inside the data).
+    /// </summary>
+    public static void Copy16(ArrayView<ushort> shared, int sharedIndex, ArrayView<ushort> global, long globalIndex, long globalAddress)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit(
+                "{ .reg .u32 target; mov.u32 target, __dyn_shared_alloca; add.u32 target, target, %0; " +
+                "cp.async.cg.shared.global [target], [%1], 16; }",
+                (uint)sharedIndex * sizeof(ushort), (ulong)(globalAddress + globalIndex * sizeof(ushort)));
+            return;
+        }
+        for (int i = 0; i < Halves; i++)
+            shared[sharedIndex + i] = global[globalIndex + i];
+    }
+
     /// <summary>Closes the copies this thread started since the last commit into one group.</summary>
     public static void Commit()
     {

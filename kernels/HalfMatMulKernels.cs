@@ -27,6 +27,87 @@ public interface IStagedTile
     /// by row: the swizzle repeats at this period, so Index(r + RowStep, c) = Index(r, c) + RowStep · Width.
     /// </summary>
     int RowStep { get; }
+
+    /// <summary>
+    /// This thread's 16-byte copies of every K step, worked out once per block (<see cref="StagingPlan"/>): the operand's
+    /// region has stored element (r, c) at <paramref name="first"/> + r·<paramref name="ld"/> + c in step 0, present for
+    /// r &lt; <paramref name="rowsLeft"/> and c &lt; <paramref name="columnsLeft"/>; each step moves it BlockK along k, which
+    /// is the staged rows' direction or their columns' as the layout says.
+    /// </summary>
+    StagingPlan Plan(long address, long first, int ld, int rowsLeft, int columnsLeft, int thread);
+}
+
+/// <summary>
+/// One thread's share of staging an operand's K steps in 16-byte <see cref="AsyncCopy"/> chunks, worked out once per block:
+/// <see cref="HalfMatMulKernels.ChunksPerThread"/> chunks a step, one column of chunks <see cref="IStagedTile.RowStep"/>
+/// staged rows apart (the swizzle repeats at that period, so one place serves them all). <see cref="Chunked"/> is false
+/// when some stored row does not start 16-byte aligned (odd strides): then the operand is staged element by element.
+/// </summary>
+public struct StagingPlan
+{
+    /// <summary>Every stored row starts 16-byte aligned: the operand's address, its first element and its row stride are multiples of 8 halves.</summary>
+    public bool Chunked;
+
+    /// <summary>The thread's first chunk, in halves from the staged tile's start.</summary>
+    public int At;
+
+    /// <summary>Halves between the thread's chunks in the staged tile (RowStep rows).</summary>
+    public int ChunkHalves;
+
+    /// <summary>The stored element of the thread's first chunk in step 0, and how far it moves per step and per chunk.</summary>
+    public long From, FromPerStep, FromPerChunk;
+
+    /// <summary>Valid halves of a chunk in step s: ColumnLimit − s·ColumnDecrement, clamped to 0 … 8.</summary>
+    public int ColumnLimit, ColumnDecrement;
+
+    /// <summary>The thread's first chunk is inside the rows in step s while RowLimit − s·RowDecrement &gt; 0; each later chunk needs RowStep more.</summary>
+    public int RowLimit, RowDecrement, RowStep;
+
+    /// <summary>The plan of <typeparamref name="TTile"/>'s thread <paramref name="thread"/> (see <see cref="IStagedTile.Plan"/>), k along the staged rows or columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static StagingPlan For<TTile>(long address, long first, int ld, int rowsLeft, int columnsLeft, int thread, bool kAlongRows)
+        where TTile : struct, IStagedTile
+    {
+        var layout = default(TTile);
+        int row = thread / (layout.Width / AsyncCopy.Halves), column = thread % (layout.Width / AsyncCopy.Halves) * AsyncCopy.Halves;
+        return new StagingPlan
+        {
+            Chunked = (address & 15) == 0 && (first & 7) == 0 && (ld & 7) == 0,
+            At = layout.Index(row, column),
+            ChunkHalves = layout.RowStep * layout.Width,
+            From = first + (long)row * ld + column,
+            FromPerStep = kAlongRows ? (long)HalfMatMulKernels.BlockK * ld : HalfMatMulKernels.BlockK,
+            FromPerChunk = (long)layout.RowStep * ld,
+            ColumnLimit = columnsLeft - column,
+            ColumnDecrement = kAlongRows ? 0 : HalfMatMulKernels.BlockK,
+            RowLimit = rowsLeft - row,
+            RowDecrement = kAlongRows ? HalfMatMulKernels.BlockK : 0,
+            RowStep = layout.RowStep,
+        };
+    }
+
+    /// <summary>Starts this thread's copies of K step <paramref name="step"/> into the staged tile at half <paramref name="tile"/> of <paramref name="shared"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void Copy(ArrayView<ushort> source, long address, ArrayView<ushort> shared, int tile, int step)
+    {
+        int valid = XMath.Clamp(ColumnLimit - step * ColumnDecrement, 0, AsyncCopy.Halves), rowLimit = RowLimit - step * RowDecrement;
+        int at = tile + At;
+        long from = From + step * FromPerStep;
+        if (valid == AsyncCopy.Halves && rowLimit > (HalfMatMulKernels.ChunksPerThread - 1) * RowStep)
+        {
+            // Every chunk inside the data (all but the blocks and steps at the edges): whole copies, no zero-fill sizes.
+            for (int i = 0; i < HalfMatMulKernels.ChunksPerThread; i++)
+                AsyncCopy.Copy16(shared, at + i * ChunkHalves, source, from + i * FromPerChunk, address);
+            return;
+        }
+        for (int i = 0; i < HalfMatMulKernels.ChunksPerThread; i++)
+        {
+            AsyncCopy.Copy16(shared, at, source, from, address, rowLimit > 0 ? valid : 0);
+            at += ChunkHalves;
+            from += FromPerChunk;
+            rowLimit -= RowStep;
+        }
+    }
 }
 
 /// <summary>
@@ -45,10 +126,21 @@ public readonly struct KInnerTile : IStagedTile
     /// <inheritdoc />
     public int RowStep => HalfMatMulKernels.Threads / (HalfMatMulKernels.BlockK / AsyncCopy.Halves);
 
+    /// <summary>
+    /// Rows 16 apart are placed alike (the XOR takes bits 1–2 of the row), so a warp's four 16-row fragments are one ldmatrix
+    /// address plus multiples of 16 rows (1024 bytes), the immediates <see cref="MMajorA"/> and <see cref="NMajorB"/> write.
+    /// </summary>
+    public const int RowsWithOneSwizzle = 16;
+
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Index(int row, int column) =>
         row * HalfMatMulKernels.BlockK + ((((column >> 3) ^ (row >> 1)) & 3) << 3) + (column & 7);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public StagingPlan Plan(long address, long first, int ld, int rowsLeft, int columnsLeft, int thread) =>
+        StagingPlan.For<KInnerTile>(address, first, ld, rowsLeft, columnsLeft, thread, kAlongRows: false);
 }
 
 /// <summary>
@@ -71,6 +163,11 @@ public readonly struct KOuterTile : IStagedTile
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Index(int row, int column) =>
         row * HalfMatMulKernels.BlockM + (((column >> 3) ^ (row & 7)) << 3) + (column & 7);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public StagingPlan Plan(long address, long first, int ld, int rowsLeft, int columnsLeft, int thread) =>
+        StagingPlan.For<KOuterTile>(address, first, ld, rowsLeft, columnsLeft, thread, kAlongRows: true);
 }
 
 /// <summary>
@@ -79,11 +176,14 @@ public readonly struct KOuterTile : IStagedTile
 /// </summary>
 public interface IHalfGemmOperandA
 {
+    /// <summary>This thread's copies of op(A)[m0 … m0 + BlockM − 1, every K step], zero outside M and K (<see cref="IStagedTile.Plan"/>).</summary>
+    StagingPlan Plan(long addressA, MatMulProblem p, int batch, int m0, int thread);
+
     /// <summary>
-    /// Starts staging op(A)[m0 … m0 + BlockM − 1, k0 … k0 + BlockK − 1] into the tile at half <paramref name="tile"/> of
-    /// <paramref name="shared"/>, zero outside M and K (<see cref="HalfMatMulKernels.StageStored"/>).
+    /// Stages op(A)[m0 … m0 + BlockM − 1, k0 … k0 + BlockK − 1] into the tile at half <paramref name="tile"/> of
+    /// <paramref name="shared"/> element by element, zero outside M and K: the way when the plan is not <see cref="StagingPlan.Chunked"/>.
     /// </summary>
-    void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread);
+    void StageByElements(ArrayView<ushort> a, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread);
 
     /// <summary>A's fragment for rows m … m + 15 of the block (m a multiple of 16) and k kk … kk + 15 of the staged step (portable body).</summary>
     MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch);
@@ -97,8 +197,13 @@ public readonly struct MMajorA : IHalfGemmOperandA
 {
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
-        HalfMatMulKernels.StageStored<KInnerTile>(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.M - m0, p.K - k0, shared, tile, thread);
+    public StagingPlan Plan(long addressA, MatMulProblem p, int batch, int m0, int thread) =>
+        default(KInnerTile).Plan(addressA, p.OffsetA(batch, m0, 0), p.Lda, p.M - m0, p.K, thread);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StageByElements(ArrayView<ushort> a, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
+        HalfMatMulKernels.StageByElements<KInnerTile>(a, p.OffsetA(batch, m0, k0), p.Lda, p.M - m0, p.K - k0, shared, tile, thread);
 
     /// <inheritdoc />
     public MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch) =>
@@ -107,13 +212,13 @@ public readonly struct MMajorA : IHalfGemmOperandA
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LoadWarpFragmentsOnCuda(int tile, int kk, int m, int lane) => CudaAsm.Emit(
-        "{ .reg .u32 base, at; mov.u32 base, __dyn_shared_alloca; " +
-        "add.u32 at, base, %0; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa0,wa1,wa2,wa3}, [at]; " +
-        "add.u32 at, base, %1; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa4,wa5,wa6,wa7}, [at]; " +
-        "add.u32 at, base, %2; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa8,wa9,wa10,wa11}, [at]; " +
-        "add.u32 at, base, %3; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa12,wa13,wa14,wa15}, [at]; }",
-        (tile + RowStart(kk, m, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 16, lane)) * sizeof(ushort),
-        (tile + RowStart(kk, m + 32, lane)) * sizeof(ushort), (tile + RowStart(kk, m + 48, lane)) * sizeof(ushort));
+        // 16 staged rows (1024 bytes) apart, each the same swizzle (KInnerTile.RowsWithOneSwizzle): one address, three offsets.
+        "{ .reg .u32 at; mov.u32 at, __dyn_shared_alloca; add.u32 at, at, %0; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa0,wa1,wa2,wa3}, [at]; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa4,wa5,wa6,wa7}, [at+1024]; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa8,wa9,wa10,wa11}, [at+2048]; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wa12,wa13,wa14,wa15}, [at+3072]; }",
+        (tile + RowStart(kk, m, lane)) * sizeof(ushort));
 
     // Matrix i = lane / 8 holds rows 0–7 or 8–15 (i mod 2) of k 0–7 or 8–15 (i / 2): a0 … a3 of the PTX ISA's A fragment.
     private static int RowStart(int kk, int m, int lane)
@@ -128,8 +233,13 @@ public readonly struct KMajorA : IHalfGemmOperandA
 {
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Stage(ArrayView<ushort> a, long addressA, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
-        HalfMatMulKernels.StageStored<KOuterTile>(a, addressA, p.OffsetA(batch, m0, k0), p.Lda, p.K - k0, p.M - m0, shared, tile, thread);
+    public StagingPlan Plan(long addressA, MatMulProblem p, int batch, int m0, int thread) =>
+        default(KOuterTile).Plan(addressA, p.OffsetA(batch, m0, 0), p.Lda, p.K, p.M - m0, thread);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StageByElements(ArrayView<ushort> a, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int m0, int k0, int thread) =>
+        HalfMatMulKernels.StageByElements<KOuterTile>(a, p.OffsetA(batch, m0, k0), p.Lda, p.K - k0, p.M - m0, shared, tile, thread);
 
     /// <inheritdoc />
     public MmaFragmentA Load(ArrayView<ushort> shared, int tile, int kk, int m, int lane, ArrayView<int> scratch) =>
@@ -161,11 +271,14 @@ public readonly struct KMajorA : IHalfGemmOperandA
 /// </summary>
 public interface IHalfGemmOperandB
 {
+    /// <summary>This thread's copies of op(B)[every K step, n0 … n0 + BlockN − 1], zero outside K and N (<see cref="IStagedTile.Plan"/>).</summary>
+    StagingPlan Plan(long addressB, MatMulProblem p, int batch, int n0, int thread);
+
     /// <summary>
-    /// Starts staging op(B)[k0 … k0 + BlockK − 1, n0 … n0 + BlockN − 1] into the tile at half <paramref name="tile"/> of
-    /// <paramref name="shared"/>, zero outside K and N (<see cref="HalfMatMulKernels.StageStored"/>).
+    /// Stages op(B)[k0 … k0 + BlockK − 1, n0 … n0 + BlockN − 1] into the tile at half <paramref name="tile"/> of
+    /// <paramref name="shared"/> element by element, zero outside K and N: the way when the plan is not <see cref="StagingPlan.Chunked"/>.
     /// </summary>
-    void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread);
+    void StageByElements(ArrayView<ushort> b, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread);
 
     /// <summary>B's fragments for k kk … kk + 15 of the staged step and columns n, n + 8 (n: a multiple of 16 within the block; portable body).</summary>
     (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch);
@@ -179,8 +292,13 @@ public readonly struct KMajorB : IHalfGemmOperandB
 {
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
-        HalfMatMulKernels.StageStored<KOuterTile>(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.K - k0, p.N - n0, shared, tile, thread);
+    public StagingPlan Plan(long addressB, MatMulProblem p, int batch, int n0, int thread) =>
+        default(KOuterTile).Plan(addressB, p.OffsetB(batch, 0, n0), p.Ldb, p.K, p.N - n0, thread);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StageByElements(ArrayView<ushort> b, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
+        HalfMatMulKernels.StageByElements<KOuterTile>(b, p.OffsetB(batch, k0, n0), p.Ldb, p.K - k0, p.N - n0, shared, tile, thread);
 
     /// <inheritdoc />
     public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch) =>
@@ -210,8 +328,13 @@ public readonly struct NMajorB : IHalfGemmOperandB
 {
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Stage(ArrayView<ushort> b, long addressB, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
-        HalfMatMulKernels.StageStored<KInnerTile>(b, addressB, p.OffsetB(batch, k0, n0), p.Ldb, p.N - n0, p.K - k0, shared, tile, thread);
+    public StagingPlan Plan(long addressB, MatMulProblem p, int batch, int n0, int thread) =>
+        default(KInnerTile).Plan(addressB, p.OffsetB(batch, 0, n0), p.Ldb, p.N - n0, p.K, thread);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StageByElements(ArrayView<ushort> b, ArrayView<ushort> shared, int tile, MatMulProblem p, int batch, int k0, int n0, int thread) =>
+        HalfMatMulKernels.StageByElements<KInnerTile>(b, p.OffsetB(batch, k0, n0), p.Ldb, p.N - n0, p.K - k0, shared, tile, thread);
 
     /// <inheritdoc />
     public (MmaFragmentB Low, MmaFragmentB High) Load(ArrayView<ushort> shared, int tile, int kk, int n, int lane, ArrayView<int> scratch) =>
@@ -220,13 +343,13 @@ public readonly struct NMajorB : IHalfGemmOperandB
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LoadWarpFragmentsOnCuda(int tile, int kk, int n, int lane) => CudaAsm.Emit(
-        "{ .reg .u32 base, at; mov.u32 base, __dyn_shared_alloca; " +
-        "add.u32 at, base, %0; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb0,wb1,wb2,wb3}, [at]; " +
-        "add.u32 at, base, %1; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb4,wb5,wb6,wb7}, [at]; " +
-        "add.u32 at, base, %2; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb8,wb9,wb10,wb11}, [at]; " +
-        "add.u32 at, base, %3; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb12,wb13,wb14,wb15}, [at]; }",
-        (tile + RowStart(kk, n, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 16, lane)) * sizeof(ushort),
-        (tile + RowStart(kk, n + 32, lane)) * sizeof(ushort), (tile + RowStart(kk, n + 48, lane)) * sizeof(ushort));
+        // 16 staged rows (1024 bytes) apart, each the same swizzle (KInnerTile.RowsWithOneSwizzle): one address, three offsets.
+        "{ .reg .u32 at; mov.u32 at, __dyn_shared_alloca; add.u32 at, at, %0; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb0,wb1,wb2,wb3}, [at]; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb4,wb5,wb6,wb7}, [at+1024]; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb8,wb9,wb10,wb11}, [at+2048]; " +
+        "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {wb12,wb13,wb14,wb15}, [at+3072]; }",
+        (tile + RowStart(kk, n, lane)) * sizeof(ushort));
 
     // Matrix i = lane / 8: columns n … n + 7 or n + 8 … n + 15 by i / 2 (as rows of the staged tile), k 0–7 or 8–15 by i mod 2.
     private static int RowStart(int kk, int n, int lane)
@@ -286,8 +409,10 @@ public struct SixteenBitGemmOutput<TNarrow, TWiden> : IGemmOutput
 /// <see cref="Stages"/>-deep ring of shared-memory stages: while the warps multiply step t, the copies of steps t + 1 and
 /// t + 2 are in flight (<see cref="AsyncCopy"/>: cp.async on CUDA), so one barrier per step both publishes step t and frees
 /// the slot of step t − 1 for step t + 2. The staged tiles are swizzled (<see cref="IStagedTile"/>), so ldmatrix is free of
-/// bank conflicts and the ring fits the 48 KB a block may have without an opt-in. The accumulators leave through shared
-/// memory, half the block at a time, and the epilogue writes C a row at a time (coalesced).
+/// bank conflicts and the ring fits the 48 KB a block may have without an opt-in. Each thread's copies are planned once per
+/// block (<see cref="StagingPlan"/>); operands whose rows are not 16-byte aligned are staged element by element instead.
+/// The accumulators leave through shared memory, half the block at a time, and the epilogue writes C a row at a time
+/// (coalesced).
 /// </remarks>
 public static class HalfMatMulKernels
 {
@@ -347,11 +472,13 @@ public static class HalfMatMulKernels
         var mmaScratch = sharedFloats.SubView(PipelineBytes / sizeof(float), mmaScratchFloats);
         var matrixScratch = SharedMemory.GetDynamic<int>().SubView(PipelineBytes / sizeof(int) + mmaScratchFloats);
 
+        var planA = default(TOperandA).Plan(addressA, p, batch, m0, thread);
+        var planB = default(TOperandB).Plan(addressB, p, batch, n0, thread);
         int steps = (p.K + BlockK - 1) / BlockK;
         for (int step = 0; step < Stages - 1; step++)
         {
             if (step < steps)
-                StageStep<TOperandA, TOperandB>(a, addressA, b, addressB, shared, p, batch, m0, n0, step, thread);
+                StageStep<TOperandA, TOperandB>(a, addressA, planA, b, addressB, planB, shared, p, batch, m0, n0, step, thread);
             // Committed even when empty, so that the wait below always counts Stages − 1 groups ahead.
             AsyncCopy.Commit();
         }
@@ -361,7 +488,7 @@ public static class HalfMatMulKernels
             // Publishes this step's copies to every warp, and every warp is done with the previous step, whose slot is refilled next.
             Group.Barrier();
             if (step + Stages - 1 < steps)
-                StageStep<TOperandA, TOperandB>(a, addressA, b, addressB, shared, p, batch, m0, n0, step + Stages - 1, thread);
+                StageStep<TOperandA, TOperandB>(a, addressA, planA, b, addressB, planB, shared, p, batch, m0, n0, step + Stages - 1, thread);
             AsyncCopy.Commit();
             int tileA = step % Stages * StageHalves;
             tile.MultiplyAccumulate<TFormat, TOperandA, TOperandB>(shared, tileA, tileA + TileHalves, 0, warpRow, warpColumn, lane, mmaScratch, matrixScratch);
@@ -385,46 +512,35 @@ public static class HalfMatMulKernels
 
     /// <summary>Starts staging K step <paramref name="step"/> of A and B into its slot of the ring.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StageStep<TOperandA, TOperandB>(ArrayView<ushort> a, long addressA, ArrayView<ushort> b, long addressB, ArrayView<ushort> shared,
-        MatMulProblem p, int batch, int m0, int n0, int step, int thread)
+    private static void StageStep<TOperandA, TOperandB>(ArrayView<ushort> a, long addressA, StagingPlan planA, ArrayView<ushort> b, long addressB,
+        StagingPlan planB, ArrayView<ushort> shared, MatMulProblem p, int batch, int m0, int n0, int step, int thread)
         where TOperandA : struct, IHalfGemmOperandA
         where TOperandB : struct, IHalfGemmOperandB
     {
         int tileA = step % Stages * StageHalves, k0 = step * BlockK;
-        default(TOperandA).Stage(a, addressA, shared, tileA, p, batch, m0, k0, thread);
-        default(TOperandB).Stage(b, addressB, shared, tileA + TileHalves, p, batch, k0, n0, thread);
+        if (planA.Chunked)
+            planA.Copy(a, addressA, shared, tileA, step);
+        else
+            default(TOperandA).StageByElements(a, shared, tileA, p, batch, m0, k0, thread);
+        if (planB.Chunked)
+            planB.Copy(b, addressB, shared, tileA + TileHalves, step);
+        else
+            default(TOperandB).StageByElements(b, shared, tileA + TileHalves, p, batch, k0, n0, thread);
     }
 
     /// <summary>
-    /// Starts staging a region of a row-major stored operand into the shared tile at half <paramref name="tile"/>, laid out as
-    /// <typeparamref name="TTile"/> says: stored element (r, c) at <paramref name="first"/> + r·<paramref name="ld"/> + c,
-    /// present for r &lt; <paramref name="rowsLeft"/> and c &lt; <paramref name="columnsLeft"/>, zero elsewhere. When every
-    /// stored row starts 16-byte aligned (the operand's address, <paramref name="first"/> and <paramref name="ld"/> multiples of
-    /// 8 halves), in <see cref="ChunksPerThread"/> 16-byte <see cref="AsyncCopy"/> chunks a thread, one column of chunks,
-    /// <see cref="IStagedTile.RowStep"/> rows apart (so one swizzled place and one bound on the columns serve them all);
-    /// otherwise (odd strides) element by element with plain loads, complete on return. Either is visible after the barrier
-    /// that follows the wait for the step.
+    /// Stages a region of a row-major stored operand into the shared tile at half <paramref name="tile"/> element by element
+    /// with plain loads (complete on return), laid out as <typeparamref name="TTile"/> says: stored element (r, c) at
+    /// <paramref name="first"/> + r·<paramref name="ld"/> + c, present for r &lt; <paramref name="rowsLeft"/> and c &lt;
+    /// <paramref name="columnsLeft"/>, zero elsewhere. For stored rows that do not start 16-byte aligned (odd strides), where
+    /// <see cref="StagingPlan"/>'s copies cannot go.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void StageStored<TTile>(ArrayView<ushort> source, long address, long first, int ld, int rowsLeft, int columnsLeft,
+    internal static void StageByElements<TTile>(ArrayView<ushort> source, long first, int ld, int rowsLeft, int columnsLeft,
         ArrayView<ushort> shared, int tile, int thread)
         where TTile : struct, IStagedTile
     {
         var layout = default(TTile);
-        if ((address & 15) == 0 && (first & 7) == 0 && (ld & 7) == 0)
-        {
-            int row = thread / (layout.Width / AsyncCopy.Halves), column = thread % (layout.Width / AsyncCopy.Halves) * AsyncCopy.Halves;
-            int valid = XMath.Clamp(columnsLeft - column, 0, AsyncCopy.Halves), at = tile + layout.Index(row, column);
-            long from = first + (long)row * ld + column, fromStep = (long)layout.RowStep * ld;
-            for (int i = 0; i < ChunksPerThread; i++)
-            {
-                AsyncCopy.Copy16(shared, at, source, from, address, row < rowsLeft ? valid : 0);
-                row += layout.RowStep;
-                at += layout.RowStep * layout.Width;
-                from += fromStep;
-            }
-            return;
-        }
         for (int e = thread; e < layout.Rows * layout.Width; e += Threads)
         {
             int r = e / layout.Width, column = e % layout.Width;

@@ -55,6 +55,12 @@ public sealed class HalfMatMulTests
     {
         CheckTile(default(KInnerTile));
         CheckTile(default(KOuterTile));
+        // The k-inner operands address a warp's four 16-row fragments as one place plus 16·k rows (immediates in their PTX).
+        var inner = default(KInnerTile);
+        for (int row = 0; row + KInnerTile.RowsWithOneSwizzle < inner.Rows; row++)
+        for (int column = 0; column < inner.Width; column++)
+            Assert.Equal(inner.Index(row, column) + KInnerTile.RowsWithOneSwizzle * inner.Width, inner.Index(row + KInnerTile.RowsWithOneSwizzle, column));
+        Assert.Equal(1024, KInnerTile.RowsWithOneSwizzle * inner.Width * sizeof(ushort));
 
         static void CheckTile<TTile>(TTile tile) where TTile : struct, IStagedTile
         {
@@ -85,8 +91,10 @@ public sealed class HalfMatMulTests
     [MemberData(nameof(Cases))]
     public void TensorCoreGemmMatchesAPlainReference(string deviceName, string format, bool linear, bool transposeA, bool padded)
     {
-        const int batch = 2, m = 67, n = 45;
-        int k = padded ? 135 : 71;
+        // Padded: M and N past one 128-row block, so that some threads' four chunks of a k-inner tile are all inside the data
+        // (whole copies) and others are not (zero-filled ones).
+        const int batch = 2;
+        int m = padded ? 131 : 67, n = padded ? 109 : 45, k = padded ? 135 : 71;
         bool bf16 = format == "bf16";
         // Stored row lengths: A is [M, K] or [K, M]; B is [K, N] or, for Linear, [N, K]. Padded rows hold NaN past the data,
         // so that a read beyond a row's valid elements shows in the result.
