@@ -50,7 +50,8 @@ internal static partial class PtxGate
             }
         }
         var entry = explicitlyGrouped ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel) : EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
-        lock (backend)
+        // One compilation at a time on the shared context (only ptxas runs in parallel, in AssembleAll).
+        lock (SharedContext)
             return ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
     }
 
@@ -80,6 +81,29 @@ internal static partial class PtxGate
         lock (Assembled)
             Assembled[(name, architecture)] = assembled;
         return assembled;
+    }
+
+    /// <summary>
+    /// Compiles and assembles every (kernel, architecture) pair up front, as many at a time as there are processors (ptxas is
+    /// single-threaded; this is most of the gate's time), so that the tests then read cached results. A pair that fails is
+    /// left for its own test, whose call of <see cref="Gate"/> repeats it and reports the error (nothing is cached for it).
+    /// </summary>
+    public static void AssembleAll(IEnumerable<(string Name, MethodInfo Kernel, bool ExplicitlyGrouped)> kernels)
+    {
+        // The tensor-core kernels take ptxas longest: started first, they do not end up alone at the end.
+        var pairs = kernels.SelectMany(k => Architectures.Select(architecture => (k.Name, k.Kernel, k.ExplicitlyGrouped, Architecture: architecture)))
+            .OrderByDescending(pair => pair.Name.Contains("TensorCore", StringComparison.Ordinal)).ToList();
+        Parallel.ForEach(pairs, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, pair =>
+        {
+            try
+            {
+                Gate(pair.Name, pair.Kernel, pair.ExplicitlyGrouped, pair.Architecture);
+            }
+            catch (Exception)
+            {
+                // ILGPU or ptxas rejected it: the pair's own test repeats the call and reports the error.
+            }
+        });
     }
 
     /// <summary>Assembles <paramref name="ptx"/> for <paramref name="architecture"/> with ptxas -v and disassembles the result.</summary>
