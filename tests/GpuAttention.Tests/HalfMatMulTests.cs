@@ -85,6 +85,62 @@ public sealed class HalfMatMulTests
         }
     }
 
+    /// <summary>
+    /// The CUDA path's register bookkeeping, read from the GEMM's PTX (what CI cannot run): by the PTX ISA's m16n8k16 layout
+    /// (<see cref="MmaLayout"/>), the warp's accumulator for rows 16·i and columns 8·j must be multiplied from A's fragment of
+    /// rows 16·i and B's of columns 8·j, and stored with its elements 0–1 at row g and 2–3 at row g + 8, 8·j columns on. Here:
+    /// every mma names accumulator 8i + j (wc), A fragment i (wa, from the i-th ldmatrix, 16 staged rows = 1024 bytes on) and
+    /// B fragment j (wb, the j-th pair of the 16-column ldmatrix loads), each (i, j) once per k16 step; and every store puts
+    /// accumulator 8i + j's first pair at the top row and its second at the row 8 below, 32·j bytes along.
+    /// </summary>
+    [Fact]
+    public void TensorCorePtxNamesEveryAccumulatorsFragmentsAsTheIsaLayoutSays()
+    {
+        var kernel = typeof(HalfMatMulKernels).GetMethod(nameof(HalfMatMulKernels.TensorCore))!
+            .MakeGenericMethod(typeof(Bf16Mma), typeof(MMajorA), typeof(NMajorB), typeof(F32GemmOutput));
+        string ptx = PtxGate.Compile(kernel, explicitlyGrouped: true, "sm_90");
+
+        var products = System.Text.RegularExpressions.Regex.Matches(ptx,
+            @"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32 \{wc(\d+),wc(\d+),wc(\d+),wc(\d+)\}, \{wa(\d+),wa(\d+),wa(\d+),wa(\d+)\}, \{wb(\d+),wb(\d+)\}, \{wc(\d+),wc(\d+),wc(\d+),wc(\d+)\};")
+            .Select(m => m.Groups.Values.Skip(1).Select(g => int.Parse(g.Value)).ToArray()).ToList();
+        // Two k16 steps per 32-deep K step, each the warp's 32 products.
+        Assert.Equal(64, products.Count);
+        var seen = new HashSet<(int, int)>();
+        foreach (int[] r in products)
+        {
+            int accumulator = r[0] / 4, i = r[4] / 4, j = r[8] / 2;
+            Assert.Equal([4 * accumulator, 4 * accumulator + 1, 4 * accumulator + 2, 4 * accumulator + 3], r[..4]);
+            Assert.Equal(r[..4], r[10..]);
+            Assert.Equal([4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3], r[4..8]);
+            Assert.Equal([2 * j, 2 * j + 1], r[8..10]);
+            Assert.Equal(8 * i + j, accumulator);
+            seen.Add((i, j));
+        }
+        Assert.Equal(32, seen.Count);
+
+        // ldmatrix i: A rows 16·i on (1024 bytes), or B columns 16·i on, whose two 8-column halves are B fragments 2i and 2i + 1.
+        foreach (string operand in new[] { "wa", "wb" })
+        for (int i = 0; i < 4; i++)
+        {
+            string offset = i == 0 ? "" : $"+{1024 * i}";
+            Assert.Contains($"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {{{operand}{4 * i},{operand}{4 * i + 1},{operand}{4 * i + 2},{operand}{4 * i + 3}}}, [at{offset}];", ptx);
+        }
+
+        var stores = System.Text.RegularExpressions.Regex.Matches(ptx, @"st\.shared\.v2\.f32 \[(at|below)(?:\+(\d+))?\], \{wc(\d+),wc(\d+)\};")
+            .Select(m => (Row: m.Groups[1].Value, Offset: m.Groups[2].Success ? int.Parse(m.Groups[2].Value) : 0, First: int.Parse(m.Groups[3].Value),
+                Second: int.Parse(m.Groups[4].Value))).ToList();
+        Assert.Equal(64, stores.Count);
+        foreach (var (row, offset, first, second) in stores)
+        {
+            int accumulator = first / 4, j = accumulator % 8;
+            Assert.Equal(first + 1, second);
+            // Elements 0–1 (row g) go to the top row, 2–3 (row g + 8) to the one below; 8 floats = 32 bytes per 8-column tile.
+            Assert.Equal(row == "at" ? 0 : 2, first % 4);
+            Assert.Equal(32 * j, offset);
+        }
+        Assert.Equal(64, stores.Select(s => s.First).Distinct().Count());
+    }
+
     public static TheoryData<string> IlgpuDevices() => [.. TestDevices.Names.Where(n => n != "cpu")];
 
     [Theory]
